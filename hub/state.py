@@ -1,0 +1,130 @@
+"""The hub's parts, wired together, with one lifecycle.
+
+``Hub`` is an async context manager. Start order: store (checks the schema),
+journal, compactor, rate sampler. Stop order, each step for a reason:
+1. ``quiesce``: the server has stopped accepting; flush the journal so every
+   update a client sent before now is stored before the clients hear 1012.
+2. (the server closes client sockets with 1012)
+3. ``__aexit__``: flush what arrived meanwhile, stop the compactor, cancel
+   unload timers, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from types import TracebackType
+
+from hub.config import Settings
+from hub.connection import Connection
+from rooms.journal import Journal
+from rooms.registry import Registry
+from rooms.sqlite_store import SqliteStore
+from rooms.store import Store
+from workers.compaction import Compactor
+
+__all__ = ["Hub", "Counters", "make_store"]
+
+log = logging.getLogger("tongpin.hub")
+
+
+class Counters:
+    __slots__ = ("connections_total", "updates_total", "deliveries_total", "overflows_total", "bad_input_total")
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.updates_total = 0
+        self.deliveries_total = 0
+        self.overflows_total = 0
+        self.bad_input_total = 0
+
+
+def make_store(settings: Settings, *, migrate: bool = True) -> Store:
+    url = settings.database_url
+    if url.startswith(("postgres://", "postgresql://")):
+        from rooms.postgres_store import PostgresStore
+
+        return PostgresStore(url, migrate=migrate)
+    if url and not url.startswith("sqlite:///"):
+        raise SystemExit(f"tongpin: unsupported database URL scheme in {url.split(':', 1)[0]!r}")
+    return SqliteStore(settings.sqlite_path, migrate=migrate)
+
+
+class Hub:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store if store is not None else make_store(settings)
+        self.counters = Counters()
+        self.connections: set[Connection] = set()
+        self.journal = Journal(
+            self.store,
+            max_batch=settings.journal_batch,
+            max_backlog=settings.journal_backlog,
+        )
+        self.compactor = Compactor(self.store)
+        self.registry = Registry(
+            self.store,
+            self.journal,
+            grace=settings.unload_grace,
+            compact_threshold=settings.compact_threshold,
+            request_compaction=self.compactor.request,
+        )
+        self.compactor.on_compacted = self.registry.compacted
+        self.started = time.monotonic()
+        self._samples: deque[tuple[float, int]] = deque(maxlen=11)
+        self._sampler: asyncio.Task[None] | None = None
+        self.stopping = False
+
+    async def __aenter__(self) -> Hub:
+        await self.store.open()
+        self.journal.start()
+        self.compactor.start()
+        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="rate sampler")
+        log.info("hub %s ready", self.settings.node_id)
+        return self
+
+    async def quiesce(self) -> None:
+        """Stop taking part: flush stored updates before clients are closed."""
+        self.stopping = True
+        if not await self.journal.stop_soft(self.settings.shutdown_timeout):
+            log.error("shutdown: %d updates were not stored in time", self.journal.backlog)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stopping = True
+        if self._sampler is not None:
+            self._sampler.cancel()
+        await self.registry.close()
+        await self.journal.stop(self.settings.shutdown_timeout)
+        await self.compactor.stop()
+        await self.store.close()
+        log.info("hub %s stopped", self.settings.node_id)
+
+    async def _sample(self) -> None:
+        while True:
+            self._samples.append((time.monotonic(), self.counters.updates_total))
+            await asyncio.sleep(1.0)
+
+    def rate(self) -> float:
+        now = (time.monotonic(), self.counters.updates_total)
+        if not self._samples:
+            return 0.0
+        then = self._samples[0]
+        dt = now[0] - then[0]
+        return (now[1] - then[1]) / dt if dt > 0 else 0.0
+
+    def health(self) -> dict[str, object]:
+        degraded = self.journal.degraded or self.stopping
+        return {
+            "status": "degraded" if degraded else "ok",
+            "node": self.settings.node_id,
+            "store": "degraded" if self.journal.degraded else "ok",
+            "store_error": self.journal.last_error if self.journal.degraded else None,
+            "journal_backlog": self.journal.backlog,
+            "connections": len(self.connections),
+            "documents": len(self.registry.open),
+            "stopping": self.stopping,
+        }

@@ -1,0 +1,99 @@
+"""``WS /yjs/{room}/{draft}``: the y-websocket dialect, one draft per socket.
+
+Query parameters:
+- ``stored=1``: ask for the ``stored`` signal (message type 100, see
+  ``schema/WIRE.md``). Clients that do not ask never receive it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.websockets import WebSocket
+
+from hub.connection import Connection
+from hub.state import Hub
+from rooms.errors import Closing
+from rooms.names import valid_name
+from rooms.store import DraftKey
+from schema.close_codes import CloseCode
+
+__all__ = ["yjs_endpoint", "PREFIX"]
+
+log = logging.getLogger("tongpin.yjs")
+
+PREFIX = "/yjs/"
+
+
+def parse_draft_key(raw_path: bytes) -> DraftKey | None:
+    """The draft a raw request path names, or None if it is not allowed.
+
+    The raw (undecoded) path is checked so that percent-escapes can never
+    smuggle a ``/`` or ``..`` past the name rules.
+    """
+    try:
+        path = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not path.startswith(PREFIX):
+        return None
+    parts = path[len(PREFIX) :].split("/")
+    if len(parts) != 2 or not all(valid_name(p) for p in parts):
+        return None
+    return DraftKey(parts[0], parts[1])
+
+
+async def yjs_endpoint(ws: WebSocket) -> None:
+    hub: Hub = ws.app.state.hub
+    key = parse_draft_key(ws.scope.get("raw_path") or ws.scope["path"].encode("utf-8", "replace"))
+    await ws.accept()
+    if key is None:
+        hub.counters.bad_input_total += 1
+        await ws.close(CloseCode.BAD_NAME, "room and draft names: 1-64 of A-Z a-z 0-9 _ -")
+        return
+    if hub.stopping:
+        await ws.close(CloseCode.SERVICE_RESTART, "hub is restarting")
+        return
+    conn = Connection(
+        ws,
+        hub.counters,
+        max_outbound=hub.settings.max_outbound,
+        wants_stored=ws.query_params.get("stored") == "1",
+        use_raw=hub.settings.raw_ws,
+    )
+    hub.connections.add(conn)
+    hub.counters.connections_total += 1
+    try:
+        await serve(hub, key, conn, ws)
+    finally:
+        hub.connections.discard(conn)
+        hub.registry.leave(key, conn)
+        conn.closed()
+
+
+async def serve(hub: Hub, key: DraftKey, conn: Connection, ws: WebSocket) -> None:
+    try:
+        draft = await hub.registry.join(key, conn)
+    except Exception:
+        log.exception("loading %s failed", key)
+        await conn.close(CloseCode.TRY_AGAIN_LATER, "draft could not be loaded; try again")
+        return
+    if conn.state is not conn.state.JOINING:
+        return  # closed while waiting (slow consumer during the greeting)
+    conn.opened()
+    counters = hub.counters
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                raise Closing(CloseCode.BAD_FRAME, "text frames are not part of this protocol")
+            before = draft.updates_in
+            draft.receive(conn, data)
+            counters.updates_total += draft.updates_in - before
+    except Closing as closing:
+        counters.bad_input_total += 1
+        log.info("closing a client of %s: %s", key, closing)
+        await conn.close(closing.code, closing.reason)

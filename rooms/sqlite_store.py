@@ -1,0 +1,216 @@
+"""SQLite store: the embedded default. Single node only.
+
+One connection, owned by one worker thread, so calls are serialised and the
+event loop never blocks on disk. WAL mode with ``synchronous=FULL``: a commit
+that returned survives a crash of the process and of the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from schema.migrations import latest_version, migrations
+
+from rooms.store import DraftKey, SchemaTooNew, StoreUnavailable, StoredDraft
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+BACKEND = "sqlite"
+
+
+class SqliteStore:
+    """Store backed by one SQLite file (see ``rooms.store.Store``)."""
+
+    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
+        self.path = str(path)
+        self.migrate = migrate
+        self._db: sqlite3.Connection | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self.latency = _Latency()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            if self._db is None:
+                raise StoreUnavailable("store is closed")
+            started = time.perf_counter()
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
+            finally:
+                self.latency.observe(time.perf_counter() - started)
+
+        return await loop.run_in_executor(self._pool, call)
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._open_sync)
+
+    def _open_sync(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        apply_migrations(db, migrate=self.migrate)
+        self._db = db
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def shut() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await loop.run_in_executor(self._pool, shut)
+        self._pool.shutdown(wait=True)
+
+    async def append(self, items: Sequence[tuple[DraftKey, bytes]]) -> list[int]:
+        def txn(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for key, data in items:
+                    cur = db.execute(
+                        "INSERT INTO doc_updates (room, draft, data) VALUES (?, ?, ?)",
+                        (key.room, key.draft, data),
+                    )
+                    ids.append(int(cur.lastrowid or 0))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return ids
+
+        return await self._run(txn)
+
+    async def load(self, key: DraftKey) -> StoredDraft:
+        def read(db: sqlite3.Connection) -> StoredDraft:
+            db.execute("BEGIN")
+            try:
+                row = db.execute(
+                    "SELECT upto, data FROM doc_snapshots WHERE room = ? AND draft = ?", key
+                ).fetchone()
+                upto, snapshot = (int(row[0]), bytes(row[1])) if row else (0, None)
+                rows = db.execute(
+                    "SELECT id, data FROM doc_updates WHERE room = ? AND draft = ? AND id > ? ORDER BY id",
+                    (key.room, key.draft, upto),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+            last = int(rows[-1][0]) if rows else upto
+            return StoredDraft(snapshot, upto, [bytes(r[1]) for r in rows], last)
+
+        return await self._run(read)
+
+    async def compact(self, key: DraftKey, upto: int, snapshot: bytes) -> bool:
+        def txn(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT upto FROM doc_snapshots WHERE room = ? AND draft = ?", key
+                ).fetchone()
+                if row is not None and int(row[0]) >= upto:
+                    db.execute("ROLLBACK")
+                    return False
+                db.execute(
+                    "INSERT INTO doc_snapshots (room, draft, upto, data) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (room, draft) DO UPDATE SET upto = excluded.upto, data = excluded.data, "
+                    "updated_at = excluded.updated_at",
+                    (key.room, key.draft, upto, snapshot),
+                )
+                db.execute(
+                    "DELETE FROM doc_updates WHERE room = ? AND draft = ? AND id <= ?",
+                    (key.room, key.draft, upto),
+                )
+                db.execute("COMMIT")
+                return True
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        return await self._run(txn)
+
+    async def log_length(self, key: DraftKey) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT count(*) FROM doc_updates WHERE room = ? AND draft = ?", key
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(count)
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def apply_migrations(db: sqlite3.Connection, *, migrate: bool) -> int:
+    """Bring the schema to the newest version this code knows; return it."""
+    current = schema_version(db)
+    known = latest_version(BACKEND)
+    if current > known:
+        raise SchemaTooNew(
+            f"database schema is version {current}, but this Tongpin knows only up to {known}; "
+            "upgrade Tongpin before starting it against this database"
+        )
+    pending = [m for m in migrations(BACKEND) if m[0] > current]
+    if pending and not migrate:
+        raise StoreUnavailable(f"database schema is version {current}, {known} needed: run `tongpin migrate`")
+    for version, name, sql in pending:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, datetime('now'))",
+                (version, name),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return known
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (no semicolons inside literals here)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Latency:
+    """Running count and sum of store call durations, for /metrics."""
+
+    __slots__ = ("count", "total", "max")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.max = max(self.max, seconds)

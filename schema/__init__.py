@@ -1,0 +1,1 @@
+"""Tongpin's wire contract, SQL migrations and shared event types."""

@@ -1,0 +1,90 @@
+"""Every WebSocket close code Tongpin sends: the one table.
+
+``reconnect`` is the advice to clients: True means reconnect (with backoff)
+and resync; False means a reconnect would fail the same way until something
+changes (the user signs in again, the input is fixed, an operator acts).
+``docs/CLOSE_CODES.md`` is generated from this table by
+``python -m schema.close_codes`` and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+__all__ = ["CloseCode", "CLOSE_CODES", "CloseInfo", "markdown_table"]
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_FRAME = 4000
+    BAD_UPDATE = 4001
+    UNKNOWN_MESSAGE = 4002
+    BAD_NAME = 4004
+    SLOW_CONSUMER = 4008
+
+
+class CloseInfo(NamedTuple):
+    code: CloseCode
+    reconnect: bool
+    meaning: str
+
+
+CLOSE_CODES: tuple[CloseInfo, ...] = (
+    CloseInfo(CloseCode.NORMAL, False, "The connection finished normally."),
+    CloseInfo(CloseCode.GOING_AWAY, True, "The hub is stopping accepting this socket (sent by clients too)."),
+    CloseInfo(CloseCode.PROTOCOL_ERROR, False, "WebSocket framing violated RFC 6455."),
+    CloseInfo(
+        CloseCode.MESSAGE_TOO_BIG,
+        False,
+        "A frame exceeded the frame size limit (`TONGPIN_MAX_FRAME`). Do not resend it.",
+    ),
+    CloseInfo(CloseCode.INTERNAL_ERROR, True, "An unexpected error in the hub; reconnect with backoff."),
+    CloseInfo(
+        CloseCode.SERVICE_RESTART,
+        True,
+        "The hub is shutting down or restarting; every stored update is flushed first. Reconnect.",
+    ),
+    CloseInfo(
+        CloseCode.TRY_AGAIN_LATER,
+        True,
+        "The store is behind (backlog full) or a draft could not be loaded. Reconnect with backoff; "
+        "unsent edits stay in the client and sync then.",
+    ),
+    CloseInfo(CloseCode.BAD_FRAME, False, "A frame could not be decoded (garbage, truncated varUint, bad length)."),
+    CloseInfo(CloseCode.BAD_UPDATE, False, "A well-formed frame carried a Yjs update that does not decode."),
+    CloseInfo(CloseCode.UNKNOWN_MESSAGE, False, "A message type or sync step this endpoint does not know."),
+    CloseInfo(
+        CloseCode.BAD_NAME,
+        False,
+        "The room or draft name is not allowed (see `rooms.names`).",
+    ),
+    CloseInfo(
+        CloseCode.SLOW_CONSUMER,
+        True,
+        "The client did not read fast enough and its outbound queue overflowed. Reconnect; the sync "
+        "handshake brings it up to date.",
+    ),
+)
+
+assert {info.code for info in CLOSE_CODES} == set(CloseCode), "every close code needs a table row"
+
+
+def markdown_table() -> str:
+    rows = ["| code | name | reconnect | meaning |", "|---|---|---|---|"]
+    for info in CLOSE_CODES:
+        rows.append(
+            f"| {int(info.code)} | `{info.code.name}` | {'yes' if info.reconnect else 'no'} | {info.meaning} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print("# Close codes\n\nGenerated from `schema/close_codes.py`; do not edit by hand.\n")
+    print(markdown_table(), end="")
