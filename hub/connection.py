@@ -11,6 +11,7 @@ Either way a slow client never blocks the room or grows memory without end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections import deque
@@ -26,7 +27,7 @@ from schema.close_codes import CloseCode
 if TYPE_CHECKING:
     from hub.state import Counters
 
-__all__ = ["Connection", "ConnState"]
+__all__ = ["ConnState", "Connection"]
 
 log = logging.getLogger("tongpin.connection")
 
@@ -48,20 +49,20 @@ _NEXT = {
 
 class Connection:
     __slots__ = (
-        "ws",
-        "raw",
-        "counters",
-        "read_only",
-        "wants_stored",
-        "stored",
-        "state",
-        "max_outbound",
-        "close_code",
+        "__weakref__",
         "_queue",
         "_queued_bytes",
         "_ready",
         "_writer",
-        "__weakref__",
+        "close_code",
+        "counters",
+        "max_outbound",
+        "raw",
+        "read_only",
+        "state",
+        "stored",
+        "wants_stored",
+        "ws",
     )
 
     def __init__(
@@ -165,10 +166,8 @@ class Connection:
         await self._send_close(code, reason)
 
     async def _send_close(self, code: int, reason: str) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, OSError):  # the peer may be gone already
             await self.ws.close(code, reason)
-        except (RuntimeError, OSError):
-            pass  # the peer is already gone
 
     def closed(self) -> None:
         if self.state is not ConnState.CLOSED:

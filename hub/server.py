@@ -55,7 +55,7 @@ def build_server(settings: Settings) -> TongpinServer:
         lifespan="on",
         log_level=settings.log_level,
         access_log=False,  # request lines would carry ?token=
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
     )
     return TongpinServer(config, hub)
 

@@ -25,13 +25,13 @@ from rooms.sqlite_store import SqliteStore
 from rooms.store import Store
 from workers.compaction import Compactor
 
-__all__ = ["Hub", "Counters", "make_store"]
+__all__ = ["Counters", "Hub", "make_store"]
 
 log = logging.getLogger("tongpin.hub")
 
 
 class Counters:
-    __slots__ = ("connections_total", "updates_total", "deliveries_total", "overflows_total", "bad_input_total")
+    __slots__ = ("bad_input_total", "connections_total", "deliveries_total", "overflows_total", "updates_total")
 
     def __init__(self) -> None:
         self.connections_total = 0
@@ -44,9 +44,10 @@ class Counters:
 def make_store(settings: Settings, *, migrate: bool = True) -> Store:
     url = settings.database_url
     if url.startswith(("postgres://", "postgresql://")):
-        from rooms.postgres_store import PostgresStore
+        from rooms.postgres_store import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
-        return PostgresStore(url, migrate=migrate)
+        store: Store = PostgresStore(url, migrate=migrate)
+        return store
     if url and not url.startswith("sqlite:///"):
         raise SystemExit(f"tongpin: unsupported database URL scheme in {url.split(':', 1)[0]!r}")
     return SqliteStore(settings.sqlite_path, migrate=migrate)

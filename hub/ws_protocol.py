@@ -15,7 +15,7 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-__all__ = ["TongpinWSProtocol", "RawSocket"]
+__all__ = ["RawSocket", "TongpinWSProtocol"]
 
 RAW_EXTENSION = "tongpin.raw"
 
@@ -45,7 +45,7 @@ class TongpinWSProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         # The ASGI task is created but has not run yet: it sees this entry.
-        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[RAW_EXTENSION] = {"socket": RawSocket(self)}
         # The parsed request is not needed after the scope is built; an idle
         # connection should not keep its headers twice.

@@ -18,7 +18,7 @@ from rooms.names import valid_name
 from rooms.store import DraftKey
 from schema.close_codes import CloseCode
 
-__all__ = ["yjs_endpoint", "PREFIX"]
+__all__ = ["PREFIX", "yjs_endpoint"]
 
 log = logging.getLogger("tongpin.yjs")
 

@@ -8,7 +8,7 @@ everyone, so no ghost carets remain.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -61,17 +61,17 @@ def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
 class AwarenessStates:
     """Newest awareness state per client id, and which owner set it."""
 
-    __slots__ = ("_entries", "_owner", "_by_owner")
+    __slots__ = ("_by_owner", "_entries", "_owner")
 
     def __init__(self) -> None:
         self._entries: dict[int, AwarenessEntry] = {}
-        self._owner: dict[int, Hashable] = {}
-        self._by_owner: dict[Hashable, set[int]] = {}
+        self._owner: dict[int, object] = {}
+        self._by_owner: dict[object, set[int]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def apply(self, owner: Hashable, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
+    def apply(self, owner: object, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Merge entries from ``owner``; return those that changed something.
 
         Like y-protocols, a state is taken when its clock is newer, or equal
@@ -97,7 +97,7 @@ class AwarenessStates:
             changed.append(e)
         return changed
 
-    def remove_owner(self, owner: Hashable) -> list[AwarenessEntry]:
+    def remove_owner(self, owner: object) -> list[AwarenessEntry]:
         """Mark every client id of ``owner`` gone; return the removal entries."""
         gone = []
         for client_id in sorted(self._by_owner.pop(owner, ())):
@@ -112,5 +112,5 @@ class AwarenessStates:
         """Every client currently present (state not null)."""
         return [e for e in self._entries.values() if e.state != "null"]
 
-    def owned_by(self, owner: Hashable) -> set[int]:
+    def owned_by(self, owner: object) -> set[int]:
         return set(self._by_owner.get(owner, ()))

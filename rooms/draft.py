@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from pycrdt import Doc, TransactionEvent
 
@@ -42,7 +42,7 @@ class Origin(enum.Enum):
 class Outgoing:
     """One message for many receivers, encoded once, framed once on demand."""
 
-    __slots__ = ("payload", "_wire")
+    __slots__ = ("_wire", "payload")
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
@@ -65,23 +65,23 @@ class Peer(StoredListener, Protocol):
 
 class Draft:
     __slots__ = (
-        "key",
-        "doc",
-        "peers",
-        "awareness",
-        "journal",
-        "log_length",
-        "on_log_grew",
-        "on_broadcast",
         "_delta",
         "_sub",
+        "awareness",
+        "doc",
+        "journal",
+        "key",
+        "log_length",
+        "on_broadcast",
+        "on_log_grew",
+        "peers",
         "updates_in",
     )
 
     def __init__(
         self,
         key: DraftKey,
-        doc: Doc,
+        doc: Doc[Any],
         journal: Journal,
         *,
         log_length: int = 0,

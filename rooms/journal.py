@@ -16,6 +16,7 @@ the update instead of holding memory without end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -39,7 +40,7 @@ class StoredListener(Protocol):
 
 
 class _Entry:
-    __slots__ = ("key", "data", "owner")
+    __slots__ = ("data", "key", "owner")
 
     def __init__(self, key: DraftKey, data: bytes | None, owner: StoredListener | None) -> None:
         self.key = key
@@ -100,19 +101,19 @@ class Journal:
         assert self._task is None, "journal started twice"
         self._task = asyncio.get_running_loop().create_task(self._run(), name="journal")
 
-    async def stop_soft(self, timeout: float) -> bool:
-        """Flush for up to ``timeout`` seconds but keep running; False if not all."""
+    async def stop_soft(self, within: float) -> bool:
+        """Flush for up to ``within`` seconds but keep running; False if not all."""
         try:
-            await asyncio.wait_for(self.flush(), timeout)
+            await asyncio.wait_for(self.flush(), within)
         except TimeoutError:
             return False
         return True
 
-    async def stop(self, timeout: float) -> bool:
-        """Flush for up to ``timeout`` seconds, then stop; False if some was left."""
+    async def stop(self, within: float) -> bool:
+        """Flush for up to ``within`` seconds, then stop; False if some was left."""
         flushed = True
         try:
-            await asyncio.wait_for(self.flush(), timeout)
+            await asyncio.wait_for(self.flush(), within)
         except TimeoutError:
             flushed = False
             log.error("journal stopped with %d updates not stored", len(self._queue))
@@ -120,10 +121,8 @@ class Journal:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         return flushed
 
     async def _run(self) -> None:

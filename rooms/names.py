@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NAME_PATTERN", "valid_name", "InvalidName", "check_name"]
+__all__ = ["NAME_PATTERN", "InvalidName", "check_name", "valid_name"]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

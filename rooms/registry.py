@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from pycrdt import Doc
 
@@ -27,9 +28,9 @@ __all__ = ["Registry", "build_doc"]
 log = logging.getLogger("tongpin.registry")
 
 
-def build_doc(stored: StoredDraft) -> Doc:
+def build_doc(stored: StoredDraft) -> Doc[Any]:
     """Rebuild a document from a snapshot and the log after it, in one transaction."""
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     with doc.transaction():
         if stored.snapshot is not None:
             doc.apply_update(stored.snapshot)

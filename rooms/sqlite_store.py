@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from rooms.store import DraftKey, SchemaTooNew, StoredDraft, StoreUnavailable
 from schema.migrations import latest_version, migrations
-
-from rooms.store import DraftKey, SchemaTooNew, StoreUnavailable, StoredDraft
 
 __all__ = ["SqliteStore"]
 
@@ -203,7 +202,7 @@ def _statements(sql: str) -> list[str]:
 class _Latency:
     """Running count and sum of store call durations, for /metrics."""
 
-    __slots__ = ("count", "total", "max")
+    __slots__ = ("count", "max", "total")
 
     def __init__(self) -> None:
         self.count = 0

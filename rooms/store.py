@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-__all__ = ["DraftKey", "StoredDraft", "Store", "StoreUnavailable", "SchemaTooNew"]
+__all__ = ["DraftKey", "SchemaTooNew", "Store", "StoreUnavailable", "StoredDraft"]
 
 
 class DraftKey(NamedTuple):

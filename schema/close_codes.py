@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-__all__ = ["CloseCode", "CLOSE_CODES", "CloseInfo", "markdown_table"]
+__all__ = ["CLOSE_CODES", "CloseCode", "CloseInfo", "markdown_table"]
 
 
 class CloseCode(enum.IntEnum):

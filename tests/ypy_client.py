@@ -8,6 +8,7 @@ updates, and sends its own document changes as sync updates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from pycrdt import Doc, TransactionEvent
@@ -41,10 +42,8 @@ class YClient:
 
     async def _send(self, payload: bytes) -> None:
         if self.ws is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await self.ws.send(payload)
-            except Exception:
-                pass
 
     async def connect(self) -> YClient:
         self.synced.clear()

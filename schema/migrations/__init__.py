@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-__all__ = ["migrations", "latest_version"]
+__all__ = ["latest_version", "migrations"]
 
 
 def migrations(backend: str) -> list[tuple[int, str, str]]:
