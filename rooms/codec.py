@@ -18,12 +18,14 @@ __all__ = [
     "Message",
     "MessageType",
     "SyncStep",
+    "UnknownMessage",
     "awareness_message",
     "decode_messages",
     "encode_var_bytes",
     "encode_var_string",
     "encode_var_uint",
     "permission_denied",
+    "stored_message",
     "sync_step1",
     "sync_step2",
     "sync_update",
@@ -35,6 +37,10 @@ MAX_VAR_UINT_BYTES = 8  # 2**56: far above any length a frame limit allows
 
 class DecodeError(ValueError):
     """The bytes are not a well-formed message."""
+
+
+class UnknownMessage(DecodeError):
+    """A well-formed varUint names a message type or sync step we do not know."""
 
 
 class MessageType(enum.IntEnum):
@@ -139,7 +145,7 @@ def decode_messages(frame: bytes) -> Iterator[Message]:
         if kind == MessageType.SYNC:
             step = dec.var_uint()
             if step > SyncStep.UPDATE:
-                raise DecodeError(f"unknown sync step {step}")
+                raise UnknownMessage(f"unknown sync step {step}")
             yield Message(kind, step, dec.var_bytes())
         elif kind == MessageType.AWARENESS:
             yield Message(kind, 0, dec.var_bytes())
@@ -149,7 +155,7 @@ def decode_messages(frame: bytes) -> Iterator[Message]:
             sub = dec.var_uint()
             yield Message(kind, sub, dec.var_string().encode("utf-8"))
         else:
-            raise DecodeError(f"unknown message type {kind}")
+            raise UnknownMessage(f"unknown message type {kind}")
 
 
 def sync_step1(state_vector: bytes) -> bytes:

@@ -127,9 +127,10 @@ class Draft:
         try:
             for msg in codec.decode_messages(frame):
                 self._dispatch(peer, msg)
+        except codec.UnknownMessage as exc:
+            raise Closing(CloseCode.UNKNOWN_MESSAGE, str(exc)) from exc
         except codec.DecodeError as exc:
-            code = CloseCode.UNKNOWN_MESSAGE if "unknown" in exc.args[0] else CloseCode.BAD_FRAME
-            raise Closing(code, str(exc)) from exc
+            raise Closing(CloseCode.BAD_FRAME, str(exc)) from exc
 
     def _dispatch(self, peer: Peer, msg: codec.Message) -> None:
         if msg.type == codec.MessageType.SYNC:
