@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket
 
 from hub.connection import Connection
 from hub.state import Hub
-from rooms.errors import Closing
 from rooms.names import valid_name
 from rooms.store import DraftKey
 from schema.close_codes import CloseCode
@@ -64,36 +63,21 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     hub.connections.add(conn)
     hub.counters.connections_total += 1
     try:
-        await serve(hub, key, conn, ws)
-    finally:
-        hub.connections.discard(conn)
-        hub.registry.leave(key, conn)
-        conn.closed()
-
-
-async def serve(hub: Hub, key: DraftKey, conn: Connection, ws: WebSocket) -> None:
-    try:
         draft = await hub.registry.join(key, conn)
     except Exception:
         log.exception("loading %s failed", key)
+        hub.connections.discard(conn)
         await conn.close(CloseCode.TRY_AGAIN_LATER, "draft could not be loaded; try again")
         return
-    if conn.state is not conn.state.JOINING:
-        return  # closed while waiting (slow consumer during the greeting)
-    conn.opened()
     counters = hub.counters
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes")
-            if data is None:
-                raise Closing(CloseCode.BAD_FRAME, "text frames are not part of this protocol")
-            before = draft.updates_in
-            draft.receive(conn, data)
-            counters.updates_total += draft.updates_in - before
-    except Closing as closing:
-        counters.bad_input_total += 1
-        log.info("closing a client of %s: %s", key, closing)
-        await conn.close(closing.code, closing.reason)
+
+    def on_frame(conn: Connection, data: bytes) -> None:
+        before = draft.updates_in
+        draft.receive(conn, data)
+        counters.updates_total += draft.updates_in - before
+
+    def on_gone(conn: Connection) -> None:
+        hub.connections.discard(conn)
+        hub.registry.leave(key, conn)
+
+    await conn.run(on_frame, on_gone)
