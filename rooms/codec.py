@@ -21,6 +21,7 @@ __all__ = [
     "UnknownMessage",
     "awareness_message",
     "decode_messages",
+    "decode_state_vector",
     "encode_var_bytes",
     "encode_var_string",
     "encode_var_uint",
@@ -156,6 +157,17 @@ def decode_messages(frame: bytes) -> Iterator[Message]:
             yield Message(kind, sub, dec.var_string().encode("utf-8"))
         else:
             raise UnknownMessage(f"unknown message type {kind}")
+
+
+def decode_state_vector(data: bytes) -> dict[int, int]:
+    """A Yjs state vector as {client id: clock}."""
+    dec = Decoder(data)
+    n = dec.var_uint()
+    clocks = {}
+    for _ in range(n):
+        client = dec.var_uint()
+        clocks[client] = dec.var_uint()
+    return clocks
 
 
 def sync_step1(state_vector: bytes) -> bytes:

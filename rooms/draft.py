@@ -162,10 +162,14 @@ class Draft:
             raise Closing(CloseCode.TRY_AGAIN_LATER, "store backlog is full")
         delta = self._apply(update)
         self.updates_in += 1
+        # What integrated is logged. An update that integrated nothing is a
+        # duplicate or waits for missing dependencies, and Yrs cannot say
+        # which, so it is logged as it came: the client will count it as
+        # stored. (Duplicates cost a row until compaction folds them.) The
+        # empty update is queued without data so stored counts stay in order.
+        logged = delta if delta is not None else None if update == EMPTY_UPDATE else update
         try:
-            # A no-op update is still queued (without data) so the client's
-            # stored count stays in order.
-            self.journal.append(self.key, delta, peer)
+            self.journal.append(self.key, logged, peer)
         except JournalFull as exc:  # has_room() said yes a moment ago
             raise Closing(CloseCode.TRY_AGAIN_LATER, "store backlog is full") from exc
         if delta is not None:

@@ -88,3 +88,8 @@ def test_permission_denied_and_stored() -> None:
     (msg,) = codec.decode_messages(denied)
     assert msg.type == codec.MessageType.AUTH and msg.payload.decode() == "只读"
     assert codec.stored_message(300) == bytes.fromhex("64ac02")
+
+
+def test_decode_state_vector() -> None:
+    assert codec.decode_state_vector(bytes.fromhex("010102")) == {1: 2}
+    assert codec.decode_state_vector(b"\x00") == {}

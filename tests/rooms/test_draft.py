@@ -56,7 +56,7 @@ async def test_update_is_applied_relayed_to_others_and_stored(journal: Journal) 
     assert len(stored.updates) == 1
 
 
-async def test_duplicate_update_is_not_relayed_or_logged_but_still_counted(journal: Journal) -> None:
+async def test_duplicate_update_is_not_relayed_and_empty_ones_are_not_logged(journal: Journal) -> None:
     draft = make_draft(journal)
     a, b = MemoryPeer(), MemoryPeer()
     draft.join(a)
@@ -65,10 +65,12 @@ async def test_duplicate_update_is_not_relayed_or_logged_but_still_counted(journ
     draft.receive(a, codec.sync_update(update))
     b.sent.clear()
     draft.receive(a, codec.sync_update(update))
+    draft.receive(a, codec.sync_step2(b"\x00\x00"))
     assert b.sent == []
     await journal.flush()
-    assert a.stored == 2
-    assert len((await journal.store.load(KEY)).updates) == 1
+    assert a.stored == 3
+    assert len((await journal.store.load(KEY)).updates) == 2
+    assert text_of(draft) == "重复"
 
 
 async def test_corrupt_update_closes_sender_and_leaves_document_untouched(journal: Journal) -> None:
@@ -144,3 +146,26 @@ async def test_leaving_peer_removes_its_carets_for_everyone(journal: Journal) ->
     c = MemoryPeer()
     draft.join(c)
     assert not any(m.type == codec.MessageType.AWARENESS for m in c.messages())
+
+
+async def test_update_waiting_for_dependencies_is_logged_and_survives_a_reload(journal: Journal) -> None:
+    writer: Doc[Text] = Doc(client_id=5)
+    text = writer.get("t", type=Text)
+    text += "先"
+    first = writer.get_update()
+    before = writer.get_state()
+    text += "后"
+    second = writer.get_update(before)
+    draft = make_draft(journal)
+    peer = MemoryPeer()
+    draft.join(peer)
+    draft.receive(peer, codec.sync_update(second))  # arrives before its dependency
+    assert text_of(draft) == ""
+    await journal.flush()
+    assert peer.stored == 1
+    stored = await journal.store.load(KEY)
+    assert stored.updates == [second], "an update counted as stored is in the log"
+    reloaded: Doc[Text] = Doc()
+    for u in [*stored.updates, first]:
+        reloaded.apply_update(u)
+    assert str(reloaded.get("t", type=Text)) == "先后"
