@@ -1,0 +1,217 @@
+// A test driver around the unmodified npm `y-websocket` WebsocketProvider and `yjs`.
+//
+// It reads one JSON command per line on stdin and answers one JSON line per
+// command on stdout: {"id": n, "ok": true, "result": {...}} or
+// {"id": n, "ok": false, "error": "..."}. Lines without an id are events.
+// Text positions are in Unicode code points, whatever the engine counts in.
+//
+// Commands:
+//   connect {server, room, params?}   open (or reopen) the provider; a new server
+//                                     URL gets a new provider on the same doc
+//   disconnect                        provider.disconnect(): edits stay local
+//   insert {index, text}              into Y.Text "t"
+//   delete {index, length}
+//   awareness {state}                 setLocalState (null: leave)
+//   report                            text, state vector, awareness, counters
+//   wait {what, value?, timeout}      until a condition holds (see `conditions`)
+//   exit
+//
+// Only documented extension points are used: the `WebSocketPolyfill` option
+// (a `ws` subclass that counts the sync updates it sends, so the driver knows
+// which of its updates a `stored` count covers) and the provider's per
+// instance `messageHandlers` table, for Tongpin's opt-in `stored` message.
+import readline from 'node:readline'
+import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
+import { WebsocketProvider } from 'y-websocket'
+import WebSocket from 'ws'
+
+const MESSAGE_STORED = 100
+
+const doc = new Y.Doc()
+const text = doc.getText('t')
+let provider = null
+let server = null
+let stored = 0 // updates of the current connection the hub reported durable
+let sent = [] // own clock after each sync update sent on the current connection
+let connections = 0
+let textAtSync = [] // the text each time the provider became synced
+const closes = [] // {code, reason} of every closed connection (code null: closed locally)
+const waiters = new Set()
+
+const ownClock = () => Y.getState(doc.store, doc.clientID)
+
+class CountingWebSocket extends WebSocket {
+  constructor (...args) {
+    super(...args)
+    connections += 1
+    stored = 0
+    sent = []
+  }
+
+  send (data, ...rest) {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data)
+    // y-websocket sends one message per frame: 0 = sync; step 1 (=1) and update (=2) carry updates.
+    if (bytes.length > 1 && bytes[0] === 0 && (bytes[1] === 1 || bytes[1] === 2)) {
+      sent.push(ownClock())
+    }
+    return super.send(data, ...rest)
+  }
+}
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+
+const awarenessStates = () => {
+  const out = {}
+  if (provider !== null) {
+    for (const [client, state] of provider.awareness.getStates()) out[client] = state
+  }
+  return out
+}
+
+const report = () => ({
+  text: text.toString(),
+  stateVector: Buffer.from(Y.encodeStateVector(doc)).toString('base64'),
+  clientID: doc.clientID,
+  synced: provider !== null && provider.synced,
+  connected: provider !== null && provider.wsconnected,
+  connections,
+  stored,
+  sent,
+  textAtSync,
+  closes,
+  awareness: awarenessStates()
+})
+
+const sameIds = (a, b) => {
+  const x = [...a].map(Number).sort((p, q) => p - q)
+  const y = [...b].map(Number).sort((p, q) => p - q)
+  return x.length === y.length && x.every((v, i) => v === y[i])
+}
+
+const conditions = {
+  synced: () => provider !== null && provider.synced,
+  // synced on the value-th connection or a later one (the provider reconnects by itself)
+  syncedOn: (value) => provider !== null && provider.synced && connections >= value,
+  connected: (value) => provider !== null && provider.wsconnected === value,
+  text: (value) => text.toString() === value,
+  stored: (value) => stored >= value,
+  // the set of client ids that have a (non-null) awareness state
+  awareness: (value) => sameIds(Object.keys(awarenessStates()), value),
+  closed: (value) => closes.some((c) => c.code === value)
+}
+
+const recheck = () => {
+  for (const w of waiters) {
+    if (w.test()) {
+      waiters.delete(w)
+      clearTimeout(w.timer)
+      w.resolve(report())
+    }
+  }
+}
+
+doc.on('update', recheck)
+
+const toUtf16 = (index) => {
+  const chars = Array.from(text.toString())
+  if (!(index >= 0 && index <= chars.length)) throw new Error(`position ${index} outside a text of ${chars.length}`)
+  return chars.slice(0, index).join('').length
+}
+
+const makeProvider = (url, room, params) => {
+  const p = new WebsocketProvider(url, room, doc, {
+    params: params || {},
+    WebSocketPolyfill: CountingWebSocket,
+    disableBc: true,
+    maxBackoffTime: 200
+  })
+  p.messageHandlers[MESSAGE_STORED] = (_encoder, decoder) => {
+    stored = decoding.readVarUint(decoder)
+    recheck()
+  }
+  p.on('sync', (isSynced) => {
+    if (isSynced) textAtSync.push(text.toString())
+    recheck()
+  })
+  p.on('status', recheck)
+  p.on('connection-close', (event) => {
+    closes.push({ code: event ? event.code : null, reason: event ? String(event.reason || '') : '' })
+    emit({ event: 'close', code: event ? event.code : null })
+    recheck()
+  })
+  p.awareness.on('change', recheck)
+  return p
+}
+
+const commands = {
+  connect ({ server: url, room, params }) {
+    if (provider !== null && url !== server) {
+      provider.awareness.destroy()
+      provider.destroy()
+      provider = null
+    }
+    server = url
+    if (provider === null) {
+      provider = makeProvider(url, room, params)
+    } else {
+      provider.connect()
+    }
+    return report()
+  },
+  disconnect () {
+    if (provider !== null) provider.disconnect()
+    return report()
+  },
+  insert ({ index, text: s }) {
+    text.insert(toUtf16(index), s)
+    return report()
+  },
+  delete ({ index, length }) {
+    const start = toUtf16(index)
+    text.delete(start, toUtf16(index + length) - start)
+    return report()
+  },
+  awareness ({ state }) {
+    provider.awareness.setLocalState(state)
+    return report()
+  },
+  report,
+  wait ({ what, value, timeout }) {
+    const test = () => conditions[what](value)
+    if (conditions[what] === undefined) throw new Error(`unknown condition ${what}`)
+    if (test()) return report()
+    return new Promise((resolve, reject) => {
+      const w = { test, resolve }
+      w.timer = setTimeout(() => {
+        waiters.delete(w)
+        reject(new Error(`timed out after ${timeout}s waiting for ${what}=${JSON.stringify(value)}; ` +
+          `state: ${JSON.stringify(report())}`))
+      }, timeout * 1000)
+      waiters.add(w)
+    })
+  },
+  exit () {
+    if (provider !== null) provider.destroy()
+    setImmediate(() => process.exit(0))
+    return {}
+  }
+}
+
+const rl = readline.createInterface({ input: process.stdin })
+rl.on('line', async (line) => {
+  if (!line.trim()) return
+  let msg
+  try {
+    msg = JSON.parse(line)
+    const handler = commands[msg.cmd]
+    if (handler === undefined) throw new Error(`unknown command ${msg.cmd}`)
+    const result = await handler(msg)
+    emit({ id: msg.id, ok: true, result })
+  } catch (err) {
+    emit({ id: msg ? msg.id : null, ok: false, error: String(err && err.stack ? err.stack : err) })
+  }
+})
+// The test process went away: do not linger.
+rl.on('close', () => process.exit(0))
+emit({ event: 'ready', clientID: doc.clientID })
