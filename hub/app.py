@@ -13,7 +13,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import metrics
+from hub.api import api_routes, exception_handlers
 from hub.config import Settings
+from hub.live_api import live_routes
+from hub.live_endpoint import live_endpoint
 from hub.state import Hub
 from hub.yjs_endpoint import yjs_endpoint
 
@@ -44,9 +47,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
         WebSocketRoute("/yjs/{path:path}", yjs_endpoint),
+        WebSocketRoute("/live", live_endpoint),
+        *live_routes(),
+        *api_routes(),
     ]
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST, html=True)))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())
     app.state.hub = the_hub
     return app

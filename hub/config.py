@@ -63,7 +63,105 @@ class Settings:
         default=True,
         metadata={"help": "Write broadcast frames straight to the transport (false: per-socket ASGI send)."},
     )
+    head_timeout: float = field(
+        default=10.0,
+        metadata={"help": "Seconds a client has to send a complete request head (upgrades too) before it is dropped."},
+    )
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning, error."})
+    secret: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "Token signing secret, at least 32 bytes; set it in the environment only (no flag). "
+            "Empty: development mode, with a secret generated into the data directory and dev sign-in on.",
+            "env_only": True,
+        },
+    )
+    auth: str = field(
+        default="required",
+        metadata={
+            "help": "`required`: websockets need `?token=`. `off`: anonymous editors anywhere, for development "
+            "and benchmarks only; refused when `TONGPIN_SECRET` is set or the host is not loopback."
+        },
+    )
+    allowed_origins: str = field(
+        default="",
+        metadata={
+            "help": "Comma-separated origins (`https://news.example`) whose pages may open websockets, besides "
+            "the hub's own; `*` for any. Clients that send no Origin (not browsers) are let through."
+        },
+    )
+    token_ttl: float = field(default=12 * 3600.0, metadata={"help": "Lifetime of dev sign-in tokens, seconds."})
+    auth_check_interval: float = field(
+        default=1.0,
+        metadata={"help": "Seconds between polls of the directory for disabled users and changed rights."},
+    )
+    msg_rate: float = field(
+        default=100.0,
+        metadata={"help": "Messages per second one connection may send (4 s burst); past it 4429. 0: no limit."},
+    )
+    byte_rate: float = field(
+        default=1024.0 * 1024,
+        metadata={"help": "Bytes per second one connection may send (burst: 4 s or one max frame). 0: no limit."},
+    )
+    user_msg_rate: float = field(
+        default=300.0, metadata={"help": "Messages per second one user may send over all their connections."}
+    )
+    user_byte_rate: float = field(
+        default=4.0 * 1024 * 1024, metadata={"help": "Bytes per second one user may send over all their connections."}
+    )
+    connect_rate: float = field(
+        default=10.0, metadata={"help": "Connects per second one user may make (4 s burst); past it 4429."}
+    )
+    max_connections_per_user: int = field(
+        default=50, metadata={"help": "Open connections one user may hold on one node; past it 4430."}
+    )
+    max_drafts_per_connection: int = field(
+        default=32, metadata={"help": "Drafts one multi-document connection may hold; past it 4431."}
+    )
+    auth_timeout: float = field(
+        default=10.0, metadata={"help": "Seconds an in-band-authenticating socket has to authenticate (4408)."}
+    )
+    auth_max_bytes: int = field(
+        default=64 * 1024, metadata={"help": "Bytes a socket may send before authenticating in-band (4413)."}
+    )
+    audit_backlog: int = field(
+        default=50_000, metadata={"help": "Audit events waiting for the store; past it new ones are dropped."}
+    )
+    live_history: int = field(
+        default=10_000,
+        metadata={
+            "help": "Events kept per live channel (and the most one resubscribe replays); older ones are "
+            "trimmed, and a client further behind gets `recovered: false`."
+        },
+    )
+    live_history_age: float = field(
+        default=7 * 24 * 3600.0, metadata={"help": "Seconds a live event is kept at most (retention)."}
+    )
+    live_max_subscriptions: int = field(
+        default=64, metadata={"help": "Channels one `/live` connection may subscribe to at once."}
+    )
+    live_presence_grace: float = field(
+        default=5.0,
+        metadata={"help": "Seconds a dropped `/live` connection stays in room presence (reloads do not flap)."},
+    )
+    live_presence_detail: int = field(
+        default=100,
+        metadata={"help": "Users in a room above which presence is sent as counts and summaries, not each change."},
+    )
+    live_node_timeout: float = field(
+        default=5.0,
+        metadata={"help": "Seconds without a heartbeat after which a node's presence entries are dropped."},
+    )
+    live_publish_keys: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "Comma-separated bearer keys (32+ characters each) of trusted services that may "
+            "`POST /live/publish`; empty: the endpoint is off.",
+            "env_only": True,
+        },
+    )
 
     @property
     def sqlite_path(self) -> Path:
@@ -93,6 +191,8 @@ def _convert(kind: Any, raw: str) -> Any:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
+        if f.metadata.get("env_only"):
+            continue  # flags show in process lists
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(flag, dest=f.name, default=None, help=f"{f.metadata['help']} [{_env_name(f.name)}]")
 
@@ -109,7 +209,10 @@ def from_sources(env: Mapping[str, str] | None = None, args: argparse.Namespace 
                 values[f.name] = _convert(f.type, str(raw))
             except ValueError as exc:
                 raise SystemExit(f"tongpin: bad value for {f.name}: {exc}") from None
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.auth not in ("required", "off"):
+        raise SystemExit(f"tongpin: bad value for auth: {settings.auth!r} (required or off)")
+    return settings
 
 
 def markdown_table() -> str:
@@ -118,7 +221,8 @@ def markdown_table() -> str:
         default = "(generated)" if f.name == "node_id" else repr(f.default) if f.default != "" else "(empty)"
         if isinstance(f.default, Path):
             default = str(f.default)
-        rows.append(f"| `--{f.name.replace('_', '-')}` | `{_env_name(f.name)}` | `{default}` | {f.metadata['help']} |")
+        flag = "(environment only)" if f.metadata.get("env_only") else f"`--{f.name.replace('_', '-')}`"
+        rows.append(f"| {flag} | `{_env_name(f.name)}` | `{default}` | {f.metadata['help']} |")
     return "\n".join(rows) + "\n"
 
 

@@ -215,14 +215,18 @@ class Connection:
 
     # -- closing --------------------------------------------------------
 
-    def close_soon(self, code: int, reason: str) -> None:
-        """Close from synchronous code: at once when raw, else as a task."""
+    def close_soon(self, code: int, reason: str, *, drop_input: bool = False) -> None:
+        """Close from synchronous code: at once when raw, else as a task.
+
+        ``drop_input`` (raw only): read nothing more from this socket, for a
+        client that floods: the rest of its flood is never parsed.
+        """
         if self.state is ConnState.CLOSING or self.state is ConnState.CLOSED:
             return
         self._move(ConnState.CLOSING)
         self.close_code = code
         if self.raw is not None:
-            self.raw.close(code, reason)
+            self.raw.close(code, reason, drop_input=drop_input)
         else:
             asyncio.get_running_loop().create_task(self._send_close(code, reason), name="ws close")
 

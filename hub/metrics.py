@@ -42,6 +42,9 @@ def render(hub: Hub) -> str:
         ("tongpin_compaction_backlog", "gauge", "Drafts waiting for compaction.", hub.compactor.backlog),
         ("tongpin_uptime_seconds", "gauge", "Seconds since the hub started.", time.monotonic() - hub.started),
     ]
+    rows += hub.cluster.metric_rows()
+    rows += hub.access.metric_rows()
+    rows += hub.live.metric_rows()
     if store_latency is not None:
         rows += [
             ("tongpin_store_seconds_count", "counter", "Store calls.", store_latency.count),

@@ -10,6 +10,7 @@ import uvicorn
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.http_protocol import with_head_timeout
 from hub.state import Hub
 from hub.ws_protocol import TongpinWSProtocol
 
@@ -47,6 +48,7 @@ def build_server(settings: Settings) -> TongpinServer:
         app,
         host=settings.host,
         port=settings.port,
+        http=with_head_timeout(settings.head_timeout),
         ws=TongpinWSProtocol,
         ws_max_size=settings.max_frame,
         ws_ping_interval=settings.ping_interval,
@@ -60,9 +62,11 @@ def build_server(settings: Settings) -> TongpinServer:
     return TongpinServer(config, hub)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, node_id: str = "-") -> None:
+    """Log lines carry the node id, so a cluster's logs can be merged and still read."""
+    node = node_id.replace("%", "%%")
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {node} %(levelname)s %(name)s: %(message)s",
     )

@@ -1,12 +1,14 @@
 """The hub's parts, wired together, with one lifecycle.
 
 ``Hub`` is an async context manager. Start order: store (checks the schema),
-journal, compactor, rate sampler. Stop order, each step for a reason:
+access (directory, audit, sessions: ``hub.access``), journal, compactor,
+cluster (broker; ``hub.cluster``), rate sampler. Stop order, each step for a reason:
 1. ``quiesce``: the server has stopped accepting; flush the journal so every
    update a client sent before now is stored before the clients hear 1012.
 2. (the server closes client sockets with 1012)
-3. ``__aexit__``: flush what arrived meanwhile, stop the compactor, cancel
-   unload timers, close the store.
+3. ``__aexit__``: flush what arrived meanwhile, leave the cluster (after the
+   flush, so peers have nothing to adopt), stop the compactor, cancel
+   unload timers, stop access (flushing the audit trail), close the store.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import time
 from collections import deque
 from types import TracebackType
 
+from hub.access import Access
+from hub.cluster import Cluster, make_broker
 from hub.config import Settings
 from hub.connection import Connection
+from hub.live import AccessLookup, Live
+from rooms.broker import Broker
+from rooms.directory import Directory
 from rooms.journal import Journal
 from rooms.registry import Registry
 from rooms.sqlite_store import SqliteStore
@@ -54,9 +61,16 @@ def make_store(settings: Settings, *, migrate: bool = True) -> Store:
 
 
 class Hub:
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        directory: Directory | None = None,
+        broker: Broker | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store if store is not None else make_store(settings)
+        self.access = Access(settings, directory)
         self.counters = Counters()
         self.connections: set[Connection] = set()
         self.journal = Journal(
@@ -65,12 +79,18 @@ class Hub:
             max_backlog=settings.journal_backlog,
         )
         self.compactor = Compactor(self.store)
+        self.broker = broker if broker is not None else make_broker(settings)
+        self.cluster = Cluster(settings.node_id, self.broker, self.store, self.journal)
+        self.live = Live(settings, AccessLookup(self.access))  # live channels: events and presence
         self.registry = Registry(
             self.store,
             self.journal,
             grace=settings.unload_grace,
             compact_threshold=settings.compact_threshold,
             request_compaction=self.compactor.request,
+            on_broadcast=self.cluster.on_broadcast,
+            on_awareness=self.cluster.on_awareness,
+            lifecycle=self.cluster,
         )
         self.compactor.on_compacted = self.registry.compacted
         self.started = time.monotonic()
@@ -80,8 +100,11 @@ class Hub:
 
     async def __aenter__(self) -> Hub:
         await self.store.open()
+        await self.access.start()
         self.journal.start()
         self.compactor.start()
+        await self.cluster.start()
+        await self.live.start()
         self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="rate sampler")
         log.info("hub %s ready", self.settings.node_id)
         return self
@@ -100,7 +123,10 @@ class Hub:
             self._sampler.cancel()
         await self.registry.close()
         await self.journal.stop(self.settings.shutdown_timeout)
+        await self.cluster.stop()  # after the last flush: peers need adopt nothing
         await self.compactor.stop()
+        await self.live.stop()  # its sockets were closed by the server
+        await self.access.stop()
         await self.store.close()
         log.info("hub %s stopped", self.settings.node_id)
 
@@ -118,13 +144,15 @@ class Hub:
         return (now[1] - then[1]) / dt if dt > 0 else 0.0
 
     def health(self) -> dict[str, object]:
-        degraded = self.journal.degraded or self.stopping
+        degraded = self.journal.degraded or not self.cluster.up or self.stopping
         return {
             "status": "degraded" if degraded else "ok",
             "node": self.settings.node_id,
             "store": "degraded" if self.journal.degraded else "ok",
             "store_error": self.journal.last_error if self.journal.degraded else None,
             "journal_backlog": self.journal.backlog,
+            "broker": "ok" if self.cluster.up else "down",
+            "peers": self.cluster.peers_alive(),
             "connections": len(self.connections),
             "documents": len(self.registry.open),
             "stopping": self.stopping,

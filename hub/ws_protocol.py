@@ -28,6 +28,7 @@ from websockets.http11 import Request
 __all__ = ["RAW_EXTENSION", "RawSocket", "Receiver", "TongpinWSProtocol"]
 
 RAW_EXTENSION = "tongpin.raw"
+DROP_INPUT_CLOSE_AFTER = 1.0  # seconds a closed, no longer read socket has to take its close frame
 
 
 class Receiver(Protocol):
@@ -94,8 +95,8 @@ class RawSocket:
     def detach(self, receiver: Receiver) -> None:
         self._proto.detach(receiver)
 
-    def close(self, code: int, reason: str) -> None:
-        self._proto.close_now(code, reason)
+    def close(self, code: int, reason: str, *, drop_input: bool = False) -> None:
+        self._proto.close_now(code, reason, drop_input=drop_input)
 
 
 class TongpinWSProtocol(WebSocketsSansIOProtocol):
@@ -145,14 +146,25 @@ class TongpinWSProtocol(WebSocketsSansIOProtocol):
         else:
             self.queue.put_nowait({"type": "websocket.receive", "bytes": bytes(data)})
 
-    def close_now(self, code: int, reason: str) -> None:
-        """Start the close handshake from synchronous code (as ASGI close does)."""
+    def close_now(self, code: int, reason: str, *, drop_input: bool = False) -> None:
+        """Start the close handshake from synchronous code (as ASGI close does).
+
+        ``drop_input``: stop reading this socket at once (a flooding client):
+        what it still sends is never parsed. It gets the close frame; its
+        reply is not awaited, and the transport closes after a second.
+        """
         if self.close_sent or self.transport.is_closing():
             return
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
+        if drop_input:
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+            self.close_timer = self.loop.call_later(DROP_INPUT_CLOSE_AFTER, self.transport.close)
+            return
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
@@ -169,7 +181,7 @@ class TongpinWSProtocol(WebSocketsSansIOProtocol):
             self.send_500_response()
         if self.detached:
             return  # the connection lives on without its task
-        if not self.handshake_complete:
+        if not self.handshake_complete and self.initial_response is None:  # a denial response is complete
             self.logger.error("ASGI callable returned without completing handshake.")
             self.send_500_response()
         if self.close_timer is None:

@@ -31,6 +31,7 @@ __all__ = [
     "sync_step2",
     "sync_update",
     "ws_binary_frame",
+    "ws_text_frame",
 ]
 
 MAX_VAR_UINT_BYTES = 8  # 2**56: far above any length a frame limit allows
@@ -200,11 +201,20 @@ def ws_binary_frame(payload: bytes) -> bytes:
     Server frames carry no mask, so the same bytes serve every receiver: a
     broadcast is framed once and written to each socket as it is.
     """
+    return _ws_frame(0x82, payload)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """As ``ws_binary_frame``, for a text frame: ``payload`` must be UTF-8."""
+    return _ws_frame(0x81, payload)
+
+
+def _ws_frame(first: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
-        header = bytes((0x82, n))
+        header = bytes((first, n))
     elif n < 0x10000:
-        header = bytes((0x82, 126)) + n.to_bytes(2, "big")
+        header = bytes((first, 126)) + n.to_bytes(2, "big")
     else:
-        header = bytes((0x82, 127)) + n.to_bytes(8, "big")
+        header = bytes((first, 127)) + n.to_bytes(8, "big")
     return header + payload

@@ -32,6 +32,17 @@ log = logging.getLogger("tongpin.draft")
 EMPTY_UPDATE = b"\x00\x00"
 
 
+def refused_by_yrs(exc: BaseException) -> bool:
+    """Did Yrs refuse bytes a client sent? A ValueError, or a Rust panic.
+
+    Some malformed updates make Yrs panic (found by ``tests/identity/
+    test_fuzz.py``); pyo3 raises that as ``pyo3_runtime.PanicException``, a
+    BaseException that ``except Exception`` would let through to the server.
+    """
+    kind = type(exc)
+    return isinstance(exc, ValueError) or (kind.__module__ == "pyo3_runtime" and kind.__name__ == "PanicException")
+
+
 class Origin(enum.Enum):
     CLIENT = "client"
     BROKER = "broker"
@@ -68,10 +79,12 @@ class Draft:
         "_delta",
         "_sub",
         "awareness",
+        "denied_in",
         "doc",
         "journal",
         "key",
         "log_length",
+        "on_awareness",
         "on_broadcast",
         "on_log_grew",
         "peers",
@@ -87,6 +100,7 @@ class Draft:
         log_length: int = 0,
         on_log_grew: Callable[[Draft], None] | None = None,
         on_broadcast: Callable[[Draft, bytes, Origin], None] | None = None,
+        on_awareness: Callable[[Draft, bytes], None] | None = None,
     ) -> None:
         self.key = key
         self.doc = doc
@@ -96,7 +110,9 @@ class Draft:
         self.log_length = log_length  # updates logged since the last snapshot
         self.on_log_grew = on_log_grew
         self.on_broadcast = on_broadcast
+        self.on_awareness = on_awareness  # (draft, awareness update) of this node's peers
         self.updates_in = 0
+        self.denied_in = 0  # updates refused from read-only peers
         self._delta: bytes | None = None
         self._sub = doc.observe(self._capture)
 
@@ -118,7 +134,7 @@ class Draft:
         self.peers.discard(peer)
         gone = self.awareness.remove_owner(peer)
         if gone:
-            self.broadcast(codec.awareness_message(encode_awareness(gone)), None)
+            self._awareness_changed(encode_awareness(gone), None)
 
     # -- inbound --------------------------------------------------------
 
@@ -149,13 +165,16 @@ class Draft:
     def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         try:
             diff = self.doc.get_update(state_vector)
-        except ValueError as exc:
+        except BaseException as exc:
+            if not refused_by_yrs(exc):
+                raise
             raise Closing(CloseCode.BAD_UPDATE, "state vector does not decode") from exc
         peer.send(Outgoing(codec.sync_step2(diff)))
 
     def apply_client_update(self, peer: Peer, update: bytes) -> None:
         if peer.read_only:
             if update != EMPTY_UPDATE:
+                self.denied_in += 1
                 peer.send(Outgoing(codec.permission_denied("read-only: update not applied")))
             return
         if not self.journal.has_room():
@@ -190,7 +209,9 @@ class Draft:
         self._delta = None
         try:
             self.doc.apply_update(update)
-        except ValueError as exc:
+        except BaseException as exc:
+            if not refused_by_yrs(exc):
+                raise
             raise Closing(CloseCode.BAD_UPDATE, "update does not decode") from exc
         delta, self._delta = self._delta, None
         return delta
@@ -202,7 +223,12 @@ class Draft:
             raise Closing(CloseCode.BAD_FRAME, f"awareness: {exc}") from exc
         changed = self.awareness.apply(peer, entries)
         if changed:
-            self.broadcast(codec.awareness_message(encode_awareness(changed)), peer)
+            self._awareness_changed(encode_awareness(changed), peer)
+
+    def _awareness_changed(self, update: bytes, exclude: Peer | None) -> None:
+        self.broadcast(codec.awareness_message(update), exclude)
+        if self.on_awareness is not None:
+            self.on_awareness(self, update)
 
     # -- outbound -------------------------------------------------------
 

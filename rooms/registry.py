@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import Doc
 
@@ -23,7 +23,7 @@ from rooms.draft import Draft, Origin, Peer
 from rooms.journal import Journal
 from rooms.store import DraftKey, Store, StoredDraft
 
-__all__ = ["Registry", "build_doc"]
+__all__ = ["DraftLifecycle", "Registry", "build_doc"]
 
 log = logging.getLogger("tongpin.registry")
 
@@ -39,6 +39,19 @@ def build_doc(stored: StoredDraft) -> Doc[Any]:
     return doc
 
 
+class DraftLifecycle(Protocol):
+    """Told when a draft opens and closes on this node (``hub.cluster`` uses it)."""
+
+    async def opening(self, key: DraftKey) -> None:
+        """Before the stored state is read: whatever is published after this may not be in it."""
+
+    def opened(self, draft: Draft) -> None:
+        """The draft is loaded and open; nobody has been greeted yet."""
+
+    def closed(self, key: DraftKey) -> None:
+        """The draft was unloaded, or its load failed after ``opening``."""
+
+
 class Registry:
     def __init__(
         self,
@@ -50,6 +63,8 @@ class Registry:
         compact_threshold: int = 1000,
         request_compaction: Callable[[DraftKey], None] | None = None,
         on_broadcast: Callable[[Draft, bytes, Origin], None] | None = None,
+        on_awareness: Callable[[Draft, bytes], None] | None = None,
+        lifecycle: DraftLifecycle | None = None,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -58,6 +73,8 @@ class Registry:
         self.compact_threshold = compact_threshold
         self.request_compaction = request_compaction
         self.on_broadcast = on_broadcast
+        self.on_awareness = on_awareness
+        self.lifecycle = lifecycle
         self.open: dict[DraftKey, Draft] = {}
         self._loading: dict[DraftKey, asyncio.Task[Draft]] = {}
         self._unloading: dict[DraftKey, asyncio.Task[None]] = {}
@@ -97,10 +114,14 @@ class Registry:
 
     async def _load(self, key: DraftKey) -> Draft:
         try:
+            if self.lifecycle is not None:
+                await self.lifecycle.opening(key)
             stored = await self.store.load(key)
             doc = build_doc(stored)
         except BaseException:
             self.load_failures += 1
+            if self.lifecycle is not None:
+                self.lifecycle.closed(key)
             raise
         finally:
             self._loading.pop(key, None)
@@ -111,8 +132,11 @@ class Registry:
             log_length=len(stored.updates),
             on_log_grew=self._log_grew,
             on_broadcast=self.on_broadcast,
+            on_awareness=self.on_awareness,
         )
         self.open[key] = draft
+        if self.lifecycle is not None:
+            self.lifecycle.opened(draft)
         self.loads += 1
         self._log_grew(draft)
         return draft
@@ -148,6 +172,8 @@ class Registry:
             self._unloading.pop(key, None)
         if draft.log_length and self.request_compaction is not None:
             self.request_compaction(key)
+        if self.lifecycle is not None:
+            self.lifecycle.closed(key)
         draft.close()
         self.unloads += 1
 

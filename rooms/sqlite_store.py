@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from rooms.store import DraftKey, SchemaTooNew, StoredDraft, StoreUnavailable
+from rooms.store import DraftKey, SchemaTooNew, StoredDraft, StoreLatency, StoreUnavailable
 from schema.migrations import latest_version, migrations
 
 __all__ = ["SqliteStore"]
@@ -33,9 +33,11 @@ class SqliteStore:
         self.migrate = migrate
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self.latency = _Latency()
+        self.latency = StoreLatency()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:  # closed: the worker thread is gone too
+            raise StoreUnavailable("store is closed")
         loop = asyncio.get_running_loop()
 
         def call() -> T:
@@ -180,6 +182,9 @@ def apply_migrations(db: sqlite3.Connection, *, migrate: bool) -> int:
     for version, name, sql in pending:
         db.execute("BEGIN IMMEDIATE")
         try:
+            if schema_version(db) >= version:  # another process migrated while we waited
+                db.execute("ROLLBACK")
+                continue
             for statement in _statements(sql):
                 db.execute(statement)
             db.execute(
@@ -198,18 +203,3 @@ def _statements(sql: str) -> list[str]:
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
-
-class _Latency:
-    """Running count and sum of store call durations, for /metrics."""
-
-    __slots__ = ("count", "max", "total")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.max = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.count += 1
-        self.total += seconds
-        self.max = max(self.max, seconds)

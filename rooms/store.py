@@ -31,6 +31,22 @@ class StoredDraft:
     last_id: int  # highest log id for this draft (snapshot_upto if the log is empty)
 
 
+class StoreLatency:
+    """Running count, sum and maximum of a backend's call durations, for /metrics."""
+
+    __slots__ = ("count", "max", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.max = max(self.max, seconds)
+
+
 class StoreUnavailable(RuntimeError):
     """The backend cannot be reached or refused the operation; retry later."""
 

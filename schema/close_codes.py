@@ -28,6 +28,15 @@ class CloseCode(enum.IntEnum):
     UNKNOWN_MESSAGE = 4002
     BAD_NAME = 4004
     SLOW_CONSUMER = 4008
+    BEHIND = 4009
+    AUTH_EXPIRED = 4401
+    RIGHTS_CHANGED = 4402
+    FORBIDDEN = 4403
+    AUTH_TIMEOUT = 4408
+    AUTH_TOO_LARGE = 4413
+    RATE_LIMITED = 4429
+    TOO_MANY_CONNECTIONS = 4430
+    TOO_MANY_DRAFTS = 4431
 
 
 class CloseInfo(NamedTuple):
@@ -70,6 +79,60 @@ CLOSE_CODES: tuple[CloseInfo, ...] = (
         True,
         "The client did not read fast enough and its outbound queue overflowed. Reconnect; the sync "
         "handshake brings it up to date.",
+    ),
+    CloseInfo(
+        CloseCode.BEHIND,
+        True,
+        "`/live`: the client did not read fast enough and its bounded queue of events overflowed. Reconnect "
+        "and resubscribe with each channel's last epoch and offset: the missed events are sent again, in "
+        "order (or `recovered: false` says to reload from the API).",
+    ),
+    CloseInfo(
+        CloseCode.AUTH_EXPIRED,
+        False,
+        "Authenticate again: the token expired during the connection. Get a new token (sign in again), "
+        "then reconnect with it.",
+    ),
+    CloseInfo(
+        CloseCode.RIGHTS_CHANGED,
+        True,
+        "The user's roles or unit, or the planning session's member units, changed. Reconnect; the new "
+        "rights apply (the reconnect may then be refused with 4403).",
+    ),
+    CloseInfo(
+        CloseCode.FORBIDDEN,
+        False,
+        "Not allowed: the user is disabled or unknown, or the user's unit is not a member of this "
+        "planning session (or the session does not exist).",
+    ),
+    CloseInfo(
+        CloseCode.AUTH_TIMEOUT,
+        True,
+        "A socket that authenticates in-band did not do so before its deadline. Reconnect and send the "
+        "token first.",
+    ),
+    CloseInfo(
+        CloseCode.AUTH_TOO_LARGE,
+        False,
+        "A socket that authenticates in-band sent more bytes or messages than allowed before "
+        "authenticating.",
+    ),
+    CloseInfo(
+        CloseCode.RATE_LIMITED,
+        True,
+        "Too many messages or bytes per second from this connection or this user, or too many connects "
+        "per second by this user. Reconnect after a backoff of a few seconds.",
+    ),
+    CloseInfo(
+        CloseCode.TOO_MANY_CONNECTIONS,
+        True,
+        "This user already has the most open connections allowed on this hub node. Close some, then "
+        "reconnect with backoff.",
+    ),
+    CloseInfo(
+        CloseCode.TOO_MANY_DRAFTS,
+        False,
+        "A connection of a multi-document dialect opened more drafts than one connection may hold.",
     ),
 )
 

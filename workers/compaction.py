@@ -15,6 +15,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from pycrdt import get_state, get_update, merge_updates
+
+from rooms import codec
 from rooms.registry import build_doc
 from rooms.store import DraftKey, Store, StoredDraft, StoreUnavailable
 
@@ -24,8 +27,40 @@ log = logging.getLogger("tongpin.compaction")
 
 
 def merge_stored(stored: StoredDraft) -> bytes:
-    """One update equal to the snapshot plus every logged update."""
-    return build_doc(stored).get_update()
+    """One update equal to the snapshot plus every logged update, pending parts included.
+
+    Nodes log their own clients' updates, so the log is not in causal order:
+    an update may be stored before the update it builds on (another node's,
+    not yet committed). Yrs keeps such an update pending, and a document's
+    encoding leaves pending structs and pending deletions out; folding it into
+    the snapshot that way would lose it when the log is cut. So every input
+    that is still pending after the merge is kept whole, merged in.
+    """
+    full = build_doc(stored).get_update()
+    state = get_state(full)
+    have = codec.decode_state_vector(state)
+    inputs = stored.updates if stored.snapshot is None else [stored.snapshot, *stored.updates]
+    pending = [update for update in inputs if _pending(get_update(update, state), have)]
+    return merge_updates(full, *pending) if pending else full
+
+
+def _pending(beyond: bytes, have: dict[int, int]) -> bool:
+    """Whether an update's part beyond the merged state vector ``have`` adds anything.
+
+    ``beyond`` is that part: the update's structs the state vector lacks, and
+    its whole delete set, where a deletion of content the merged document
+    does not hold is pending too (no state vector shows it).
+    """
+    dec = codec.Decoder(beyond)
+    if dec.var_uint() != 0:  # structs the merged document does not hold
+        return True
+    for _ in range(dec.var_uint()):
+        client = dec.var_uint()
+        for _ in range(dec.var_uint()):
+            clock, length = dec.var_uint(), dec.var_uint()
+            if clock + length > have.get(client, 0):
+                return True
+    return False
 
 
 class Compactor:
@@ -74,6 +109,11 @@ class Compactor:
             except StoreUnavailable as exc:
                 self.failures += 1
                 log.warning("compaction of %s failed: %s", key, exc)
+            except Exception:
+                # One bad draft (an unreadable row, a Yrs refusal) must not end
+                # compaction for every other draft, nor break shutdown.
+                self.failures += 1
+                log.exception("compaction of %s failed", key)
 
     async def compact(self, key: DraftKey) -> bool:
         """Compact ``key`` now; True if a new snapshot was written."""

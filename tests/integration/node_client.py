@@ -51,6 +51,7 @@ class NodeClient:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            limit=16 * 1024 * 1024,  # a state dump after many reconnects is one long line
         )
         client = cls(proc, name)
         try:

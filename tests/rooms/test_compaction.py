@@ -81,3 +81,19 @@ async def test_an_older_snapshot_never_replaces_a_newer_one(store: SqliteStore) 
     assert await store.compact(KEY, ids[-1], full)
     assert not await store.compact(KEY, ids[10], b"\x00\x00")
     assert str(build_doc(await store.load(KEY)).get("t", type=Text)) == expected
+
+
+async def test_a_draft_that_cannot_be_compacted_does_not_stop_the_others(store: SqliteStore) -> None:
+    from tests.waiting import wait_until
+
+    bad, good = DraftKey("room1", "broken"), DraftKey("room1", "fine")
+    updates, expected = typed_updates(50)
+    await store.append([(bad, b"\x01\x01\x07\x00\x04\x01")])  # a row no document can take
+    await store.append([(good, u) for u in updates])
+    compactor = Compactor(store)
+    compactor.start()
+    compactor.request(bad)
+    compactor.request(good)
+    await wait_until(lambda: compactor.runs == 1 and compactor.failures == 1)
+    await compactor.stop()
+    assert str(build_doc(await store.load(good)).get("t", type=Text)) == expected
