@@ -19,7 +19,7 @@ carries its state vector, each peer answers with ``SYNC_REPLY``, the diff of
 everything it has and the requester lacks. That round trip happens per gap,
 never per change. Heartbeats (``HEARTBEAT`` on the ``nodes`` channel, every
 ``heartbeat`` seconds) are numbered too, so a lost heartbeat is a gap as
-well. See ``docs/ARCHITECTURE_cluster.md`` for the whole design.
+well. See ``docs/CLUSTER.md`` for the whole design.
 
 Catching up from the store. When the broker comes back after an outage, the
 node asks its peers *and* reconciles each open draft with the store. While
@@ -501,7 +501,7 @@ class Cluster:
                             self._node_gone(node_id, f"silent for {now - node.last_seen:.1f}s")
                 for link in self._links.values():
                     if link.busy and now - link.last_sync > self.audit_interval:
-                        self.request_sync(link)  # the safety net: see docs/ARCHITECTURE_cluster.md
+                        self.request_sync(link)  # the safety net: see docs/CLUSTER.md
             elif now - self._last_poll >= self.poll_interval:
                 self._last_poll = now
                 for key, link in self._links.items():
