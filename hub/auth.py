@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -214,22 +215,36 @@ def resolve_secret(env_secret: str, data_dir: Path) -> Secret:
 
 
 def _data_dir_secret(path: Path) -> bytes:
+    """Read the development secret, generating it on first use.
+
+    The new secret is written whole to a private temporary file and then
+    linked into place, which fails if the file exists: nodes starting at the
+    same moment on one data directory agree on one secret and never read a
+    half-written file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            log.warning("%s is readable by others (mode %o); making it 0600", path, mode)
-            path.chmod(0o600)
-        value = path.read_bytes().strip()
-        if len(value) < MIN_SECRET_BYTES:
-            raise SystemExit(f"tongpin: {path} holds no usable secret; delete it to generate a new one") from None
-        return value
-    value = secrets.token_urlsafe(48).encode("ascii")
-    with os.fdopen(fd, "wb") as f:
-        f.write(value + b"\n")
-    log.info("generated a development token secret in %s", path)
+    if not path.exists():
+        value = secrets.token_urlsafe(48).encode("ascii")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(value + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
+            log.info("generated a development token secret in %s", path)
+            return value
+        except FileExistsError:
+            pass  # another process won the race; use its secret
+        finally:
+            os.unlink(tmp)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("%s is readable by others (mode %o); making it 0600", path, mode)
+        path.chmod(0o600)
+    value = path.read_bytes().strip()
+    if len(value) < MIN_SECRET_BYTES:
+        raise SystemExit(f"tongpin: {path} holds no usable secret; delete it to generate a new one") from None
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import stat
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import jwt
 import pytest
 
 from hub.auth import (
+    SECRET_FILE,
     Identity,
     RedactTokens,
     TokenError,
@@ -230,3 +232,16 @@ def test_every_new_close_code_has_advice() -> None:
     assert expired.reconnect is False and "Authenticate again" in expired.meaning
     assert rows[CloseCode.RATE_LIMITED].reconnect is True
     assert rows[CloseCode.FORBIDDEN].reconnect is False
+
+
+def _resolve_in_child(data_dir: str) -> bytes:
+    return resolve_secret("", Path(data_dir)).value
+
+
+def test_processes_starting_together_agree_on_one_generated_secret(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(6) as pool:
+        values = pool.map(_resolve_in_child, [str(tmp_path)] * 12)
+    assert len(set(values)) == 1 and len(values[0]) >= 32
+    assert (tmp_path / SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_FILE], "no temporary file is left behind"
