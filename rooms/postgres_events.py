@@ -19,26 +19,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped,unused-ignore]
 import orjson
 
 from rooms.event_store import History, IdempotencyConflict, IdempotencyKey, Position, Published, Retention
 from rooms.events import Event, Publication
-from rooms.postgres_store import apply_migrations
+from rooms.postgres_store import PostgresPool
 from rooms.sqlite_events import new_epoch
-from rooms.store import StoreUnavailable
 
 __all__ = ["PostgresEventStore", "append_in"]
 
 T = TypeVar("T")
-
-_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    OSError,
-    TimeoutError,
-)
 
 _BUMP = """
 INSERT INTO live_channels AS c (channel, epoch, top_offset, kept_after, updated_at)
@@ -88,61 +78,10 @@ async def append_in(conn: Any, publications: Sequence[Publication], now: float |
     return events
 
 
-class PostgresEventStore:
+class PostgresEventStore(PostgresPool):
     """``rooms.event_store.EventStore`` on PostgreSQL, through a small asyncpg pool."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        migrate: bool = True,
-        min_size: int = 1,
-        max_size: int = 4,
-        connect_timeout: float = 5.0,
-        command_timeout: float = 30.0,
-    ) -> None:
-        self.url = url
-        self.migrate = migrate
-        self.min_size = min_size
-        self.max_size = max_size
-        self.connect_timeout = connect_timeout
-        self.command_timeout = command_timeout
-        self._pool: Any = None
-
-    async def open(self) -> None:
-        try:
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                min_size=self.min_size,
-                max_size=self.max_size,
-                timeout=self.connect_timeout,
-                command_timeout=self.command_timeout,
-            )
-        except _ERRORS as exc:
-            raise StoreUnavailable(f"postgresql: cannot connect: {exc}") from exc
-        try:
-            await self._run(lambda conn: apply_migrations(conn, migrate=self.migrate))
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await pool.close()
-            except _ERRORS:
-                pool.terminate()
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        pool = self._pool
-        if pool is None:
-            raise StoreUnavailable("event store is closed")
-        try:
-            async with pool.acquire(timeout=self.connect_timeout) as conn:
-                return await fn(conn)
-        except _ERRORS as exc:
-            raise StoreUnavailable(f"postgresql: {type(exc).__name__}: {exc}") from exc
+    what = "event store"
 
     async def transact(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` in one transaction on a pooled connection.

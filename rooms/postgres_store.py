@@ -37,7 +37,7 @@ import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from rooms.store import DraftKey, SchemaTooNew, StoredDraft, StoreLatency, StoreUnavailable
 from schema.migrations import latest_version, migrations
 
-__all__ = ["MIGRATION_LOCK", "PostgresStore"]
+__all__ = ["MIGRATION_LOCK", "PostgresPool", "PostgresStore"]
 
 T = TypeVar("T")
 
@@ -76,8 +76,15 @@ RETURNING upto
 """
 
 
-class PostgresStore:
-    """Store backed by PostgreSQL (see ``rooms.store.Store``)."""
+class PostgresPool:
+    """A small asyncpg pool that brings the schema up to date when it opens.
+
+    The shared base of the PostgreSQL backends: every call runs on one pooled
+    connection through ``_run``, which turns driver and network errors into
+    ``StoreUnavailable`` and records its duration in ``latency``.
+    """
+
+    what = "store"  # named in the "is closed" error
 
     def __init__(
         self,
@@ -126,7 +133,7 @@ class PostgresStore:
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         pool = self._pool
         if pool is None:
-            raise StoreUnavailable("store is closed")
+            raise StoreUnavailable(f"{self.what} is closed")
         started = time.perf_counter()
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
@@ -135,6 +142,10 @@ class PostgresStore:
             raise StoreUnavailable(f"postgresql: {type(exc).__name__}: {exc}") from exc
         finally:
             self.latency.observe(time.perf_counter() - started)
+
+
+class PostgresStore(PostgresPool):
+    """Store backed by PostgreSQL (see ``rooms.store.Store``)."""
 
     async def append(self, items: Sequence[tuple[DraftKey, bytes]]) -> list[int]:
         if not items:
