@@ -8,12 +8,9 @@ behind a journal commit on the same thread. SQLite serialises the writers;
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -30,12 +27,10 @@ from rooms.directory import (
     roles_from_text,
     roles_text,
 )
-from rooms.sqlite_store import apply_migrations
-from rooms.store import StoreUnavailable
+from rooms.sqlite_store import SqliteDatabase
 
 __all__ = ["SqliteDirectory"]
 
-T = TypeVar("T")
 
 NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 USER_COLUMNS = "id, name, unit, roles, disabled"
@@ -48,67 +43,16 @@ def _user(row: Sequence[Any]) -> User:
     return User(row[0], row[1], row[2], roles_from_text(row[3]), bool(row[4]))
 
 
-class SqliteDirectory:
+class SqliteDirectory(SqliteDatabase):
     """Directory backed by the SQLite file (see ``rooms.directory.Directory``)."""
 
-    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
-        self.path = str(path)
-        self.migrate = migrate
-        self._db: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-directory")
+    what = "directory"
+    thread_name = "sqlite-directory"
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise StoreUnavailable("directory is closed")
-            try:
-                return fn(self._db)
-            except sqlite3.IntegrityError as exc:
-                raise InvalidEntry(f"sqlite: {exc}") from exc
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"sqlite: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
-    async def _txn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def wrapped(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
-
-        return await self._run(wrapped)
-
-    async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._open_sync)
-
-    def _open_sync(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=5000")
-            apply_migrations(db, migrate=self.migrate)
-        except sqlite3.Error as exc:
-            db.close()
-            raise StoreUnavailable(f"sqlite: {exc}") from exc
-        self._db = db
-
-    async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._pool, shut)
-        self._pool.shutdown(wait=True)
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        if isinstance(exc, sqlite3.IntegrityError):
+            return InvalidEntry(f"sqlite: {exc}")
+        return super()._translate(exc)
 
     # -- units ----------------------------------------------------------
 
@@ -129,7 +73,7 @@ class SqliteDirectory:
             )
             return db.total_changes - before
 
-        return await self._txn(write)
+        return await self._write(write)
 
     # -- users ----------------------------------------------------------
 
@@ -163,7 +107,7 @@ class SqliteDirectory:
             )
             return db.total_changes - before
 
-        return await self._txn(write)
+        return await self._write(write)
 
     async def set_roles(self, user_id: str, roles: frozenset[str], audit: AuditEvent) -> User | None:
         return await self._change_user(user_id, "roles = ?", (roles_text(roles),), audit)
@@ -182,7 +126,7 @@ class SqliteDirectory:
             row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
             return _user(row)
 
-        return await self._txn(write)
+        return await self._write(write)
 
     # -- rooms ----------------------------------------------------------
 
@@ -234,7 +178,7 @@ class SqliteDirectory:
                 [(room.id, u) for u in sorted(room.member_units)],
             )
 
-        await self._txn(write)
+        await self._write(write)
 
     # -- changes and audit ----------------------------------------------
 
@@ -258,7 +202,7 @@ class SqliteDirectory:
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> None:
         if events:
-            await self._txn(lambda db: _insert_audit(db, events))
+            await self._write(lambda db: _insert_audit(db, events))
 
     async def audit_trail(
         self,

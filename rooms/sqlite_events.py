@@ -9,21 +9,17 @@ IMMEDIATE``), so a business change and its events commit together.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 import orjson
 
 from rooms.event_store import History, IdempotencyConflict, IdempotencyKey, Position, Published, Retention
 from rooms.events import Event, Publication
-from rooms.sqlite_store import apply_migrations
-from rooms.store import StoreUnavailable
+from rooms.sqlite_store import SqliteDatabase
 
 __all__ = ["SqliteEventStore", "append_in", "new_epoch"]
 
@@ -77,25 +73,11 @@ def append_in(db: sqlite3.Connection, publications: Sequence[Publication], now: 
     return events
 
 
-class SqliteEventStore:
+class SqliteEventStore(SqliteDatabase):
     """``rooms.event_store.EventStore`` on a SQLite file."""
 
-    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
-        self.path = str(path)
-        self.migrate = migrate
-        self._db: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-events")
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise StoreUnavailable("event store is closed")
-            try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"sqlite: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+    what = "event store"
+    thread_name = "sqlite-events"
 
     async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one write transaction on this store's connection.
@@ -103,40 +85,7 @@ class SqliteEventStore:
         For a business change and its events (``append_in``) together; the
         transaction commits when ``fn`` returns and rolls back if it raises.
         """
-
-        def txn(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(db)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            return result
-
-        return await self._run(txn)
-
-    async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._open_sync)
-
-    def _open_sync(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        apply_migrations(db, migrate=self.migrate)
-        self._db = db
-
-    async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._pool, shut)
-        self._pool.shutdown(wait=True)
+        return await self._write(fn)
 
     async def append(
         self, publications: Sequence[Publication], *, key: IdempotencyKey | None = None

@@ -18,40 +18,68 @@ from typing import TypeVar
 from rooms.store import DraftKey, SchemaTooNew, StoredDraft, StoreLatency, StoreUnavailable
 from schema.migrations import latest_version, migrations
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteDatabase", "SqliteStore"]
 
 T = TypeVar("T")
 
 BACKEND = "sqlite"
 
 
-class SqliteStore:
-    """Store backed by one SQLite file (see ``rooms.store.Store``)."""
+class SqliteDatabase:
+    """One SQLite connection owned by one worker thread: the shared base of
+    the SQLite backends (store, directory, event store).
+
+    ``_run`` calls a function with the connection on that thread, turns
+    SQLite errors into ``StoreUnavailable`` (``_translate`` may name a finer
+    error) and records its duration in ``latency``; ``_write`` runs one in a
+    write transaction. ``open`` applies the migrations.
+    """
+
+    what = "store"  # named in the "is closed" error
+    thread_name = "sqlite-store"
 
     def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
         self.path = str(path)
         self.migrate = migrate
         self._db: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.thread_name)
         self.latency = StoreLatency()
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        return StoreUnavailable(f"sqlite: {exc}")
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:  # closed: the worker thread is gone too
-            raise StoreUnavailable("store is closed")
+            raise StoreUnavailable(f"{self.what} is closed")
         loop = asyncio.get_running_loop()
 
         def call() -> T:
             if self._db is None:
-                raise StoreUnavailable("store is closed")
+                raise StoreUnavailable(f"{self.what} is closed")
             started = time.perf_counter()
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"sqlite: {exc}") from exc
+                raise self._translate(exc) from exc
             finally:
                 self.latency.observe(time.perf_counter() - started)
 
         return await loop.run_in_executor(self._pool, call)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction: it commits, or rolls back if ``fn`` raises."""
+
+        def txn(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._run(txn)
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -61,11 +89,18 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
-        apply_migrations(db, migrate=self.migrate)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=5000")
+            apply_migrations(db, migrate=self.migrate)
+        except sqlite3.Error as exc:
+            db.close()
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     async def close(self) -> None:
@@ -79,24 +114,22 @@ class SqliteStore:
         await loop.run_in_executor(self._pool, shut)
         self._pool.shutdown(wait=True)
 
+
+class SqliteStore(SqliteDatabase):
+    """Store backed by one SQLite file (see ``rooms.store.Store``)."""
+
     async def append(self, items: Sequence[tuple[DraftKey, bytes]]) -> list[int]:
-        def txn(db: sqlite3.Connection) -> list[int]:
+        def insert(db: sqlite3.Connection) -> list[int]:
             ids = []
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for key, data in items:
-                    cur = db.execute(
-                        "INSERT INTO doc_updates (room, draft, data) VALUES (?, ?, ?)",
-                        (key.room, key.draft, data),
-                    )
-                    ids.append(int(cur.lastrowid or 0))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            for key, data in items:
+                cur = db.execute(
+                    "INSERT INTO doc_updates (room, draft, data) VALUES (?, ?, ?)",
+                    (key.room, key.draft, data),
+                )
+                ids.append(int(cur.lastrowid or 0))
             return ids
 
-        return await self._run(txn)
+        return await self._write(insert)
 
     async def load(self, key: DraftKey) -> StoredDraft:
         def read(db: sqlite3.Connection) -> StoredDraft:
@@ -118,32 +151,23 @@ class SqliteStore:
         return await self._run(read)
 
     async def compact(self, key: DraftKey, upto: int, snapshot: bytes) -> bool:
-        def txn(db: sqlite3.Connection) -> bool:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "SELECT upto FROM doc_snapshots WHERE room = ? AND draft = ?", key
-                ).fetchone()
-                if row is not None and int(row[0]) >= upto:
-                    db.execute("ROLLBACK")
-                    return False
-                db.execute(
-                    "INSERT INTO doc_snapshots (room, draft, upto, data) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (room, draft) DO UPDATE SET upto = excluded.upto, data = excluded.data, "
-                    "updated_at = excluded.updated_at",
-                    (key.room, key.draft, upto, snapshot),
-                )
-                db.execute(
-                    "DELETE FROM doc_updates WHERE room = ? AND draft = ? AND id <= ?",
-                    (key.room, key.draft, upto),
-                )
-                db.execute("COMMIT")
-                return True
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        def replace(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT upto FROM doc_snapshots WHERE room = ? AND draft = ?", key).fetchone()
+            if row is not None and int(row[0]) >= upto:
+                return False  # a newer snapshot is already there
+            db.execute(
+                "INSERT INTO doc_snapshots (room, draft, upto, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (room, draft) DO UPDATE SET upto = excluded.upto, data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                (key.room, key.draft, upto, snapshot),
+            )
+            db.execute(
+                "DELETE FROM doc_updates WHERE room = ? AND draft = ? AND id <= ?",
+                (key.room, key.draft, upto),
+            )
+            return True
 
-        return await self._run(txn)
+        return await self._write(replace)
 
     async def log_length(self, key: DraftKey) -> int:
         def count(db: sqlite3.Connection) -> int:
