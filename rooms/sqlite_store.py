@@ -23,6 +23,7 @@ __all__ = ["SqliteDatabase", "SqliteStore"]
 T = TypeVar("T")
 
 BACKEND = "sqlite"
+BUSY_TIMEOUT = 5.0  # seconds a call waits for another connection's lock
 
 
 class SqliteDatabase:
@@ -90,10 +91,10 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=5000")
             apply_migrations(db, migrate=self.migrate)
         except sqlite3.Error as exc:
             db.close()
@@ -180,6 +181,24 @@ class SqliteStore(SqliteDatabase):
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL mode, waiting out other processes opening the same file.
+
+    Changing the journal mode can answer SQLITE_BUSY at once, without the
+    busy handler, while another connection is doing the same; retry until
+    ``BUSY_TIMEOUT``.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)  # in the store's worker thread, never on the event loop
 
 
 def schema_version(db: sqlite3.Connection) -> int:
