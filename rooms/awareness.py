@@ -102,7 +102,10 @@ class AwarenessStates:
         gone = []
         for client_id in sorted(self._by_owner.pop(owner, ())):
             cur = self._entries[client_id]
-            removal = AwarenessEntry(client_id, cur.clock + 1, "null")
+            # The same clock, as y-protocols servers do: receivers accept a null state
+            # at an equal clock, and the client's next state (clock + 1) is then new
+            # to everyone. A higher clock would hide that next state.
+            removal = AwarenessEntry(client_id, cur.clock, "null")
             self._entries[client_id] = removal
             self._owner.pop(client_id, None)
             gone.append(removal)

@@ -142,7 +142,7 @@ async def test_leaving_peer_removes_its_carets_for_everyone(journal: Journal) ->
     draft.leave(a)
     (msg,) = b.messages()
     assert msg.type == codec.MessageType.AWARENESS
-    assert msg.payload == encode_awareness([AwarenessEntry(11, 4, "null")])
+    assert msg.payload == encode_awareness([AwarenessEntry(11, 3, "null")])
     c = MemoryPeer()
     draft.join(c)
     assert not any(m.type == codec.MessageType.AWARENESS for m in c.messages())
