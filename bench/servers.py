@@ -10,6 +10,8 @@ Servers:
 - ``tongpin-asgi``: the same with ``--raw-ws false`` (broadcasts through ASGI send).
 - ``pycrdt``: pycrdt-websocket's WebsocketServer in uvicorn (``bench.peers.pycrdt_server``).
 - ``ywss``: the y-websocket reference server (``bench/peers/ywss/server.mjs``).
+- ``hocuspocus``: the Hocuspocus server (``bench/peers/hocuspocus/server.mjs``); it speaks
+  only the Hocuspocus dialect (``hocuspocus_url``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ RESULTS = BENCH / "results"
 VENV_BIN = ROOT / ".venv" / "bin"
 LOADGEN = BENCH / "js" / "loadgen.mjs"
 YWSS = BENCH / "peers" / "ywss" / "server.mjs"
+HOCUSPOCUS = BENCH / "peers" / "hocuspocus" / "server.mjs"
 
 SERVER_CORE = "0"
 LOADGEN_CORE = "1"
@@ -78,6 +81,7 @@ TONGPIN_BENCH_ENV = {
     "TONGPIN_USER_BYTE_RATE": "1000000000000",
     "TONGPIN_CONNECT_RATE": "1000000000",
     "TONGPIN_MAX_CONNECTIONS_PER_USER": "1000000",
+    "TONGPIN_MAX_DRAFTS_PER_CONNECTION": "100000",
 }
 
 
@@ -112,6 +116,8 @@ class Server:
             return [str(VENV_BIN / "python"), "-m", "bench.peers.pycrdt_server", "--port", "0", *self.extra]
         if self.name == "ywss":
             return ["node", str(YWSS), *self.extra]
+        if self.name == "hocuspocus":
+            return ["node", str(HOCUSPOCUS), *self.extra]
         raise ValueError(f"unknown server {self.name!r}")
 
     @property
@@ -123,6 +129,13 @@ class Server:
     def url(self) -> str:
         """The y-websocket server URL; clients append ``/{room}/{draft}``."""
         return f"ws://127.0.0.1:{self.port}/yjs"
+
+    @property
+    def hocuspocus_url(self) -> str:
+        """The Hocuspocus-dialect URL: Tongpin's ``/hocuspocus``, the Hocuspocus server's root."""
+        if self.name.startswith("tongpin"):
+            return f"ws://127.0.0.1:{self.port}/hocuspocus"
+        return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)

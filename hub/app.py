@@ -15,9 +15,13 @@ from starlette.staticfiles import StaticFiles
 from hub import metrics
 from hub.api import api_routes, exception_handlers
 from hub.config import Settings
+from hub.hocuspocus_endpoint import hocuspocus_endpoint
 from hub.live_api import live_routes
 from hub.live_endpoint import live_endpoint
+from hub.monitor_api import monitor_routes
+from hub.review_api import review_exception_handlers, review_routes
 from hub.state import Hub
+from hub.workflow_api import workflow_routes
 from hub.yjs_endpoint import yjs_endpoint
 
 __all__ = ["create_app"]
@@ -48,11 +52,16 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
         WebSocketRoute("/yjs/{path:path}", yjs_endpoint),
         WebSocketRoute("/live", live_endpoint),
+        WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
         *live_routes(),
         *api_routes(),
+        *workflow_routes(),
+        *monitor_routes(),
+        *review_routes(),
     ]
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST, html=True)))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())
+    handlers = {**exception_handlers(), **review_exception_handlers()}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.hub = the_hub
     return app

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from rooms.directory import Role, Room, User, valid_unit_code, valid_user_id
+from rooms.workflow import SESSION_EDITABLE
 
 __all__ = [
     "ALGORITHM",
@@ -44,6 +45,7 @@ __all__ = [
     "can_open_room",
     "install_log_redaction",
     "may_edit",
+    "may_edit_room",
     "may_manage",
     "origin_allowed",
     "resolve_secret",
@@ -120,6 +122,16 @@ def can_open_room(identity: Identity, room: Room | None) -> bool:
     if identity.anonymous:
         return True
     return room is not None and room.has_unit(identity.unit)
+
+
+def may_edit_room(identity: Identity, room: Room | None) -> bool:
+    """May ``identity`` change the drafts of ``room`` (a member, checked apart)?
+
+    Its roles must allow editing, and the planning session must be scheduled
+    or open: drafts of a closed or archived session are read-only for
+    everyone (``rooms.workflow``). Anonymous identities have no room looked up.
+    """
+    return identity.may_edit and (room is None or room.status in SESSION_EDITABLE)
 
 
 def may_manage(actor: Identity, target: User) -> bool:

@@ -2,6 +2,9 @@
 
     tongpin serve [flags]    run a hub node (embedded defaults need no flags)
     tongpin migrate [flags]  bring the store's schema up to date
+    tongpin worker NAME... [flags]
+                             run background jobs (``all`` or names such as
+                             monitor-fetch) in a process of their own
     tongpin token --user USER [--ttl 1h] [flags]
                              print a token for USER (for scripts); with no
                              TONGPIN_SECRET, signed with the data directory's
@@ -29,6 +32,24 @@ def _serve(settings: Settings) -> int:
     configure_logging(settings.log_level, settings.node_id)
     server = build_server(settings)
     server.run()
+    return 0
+
+
+def _worker(settings: Settings, names: list[str]) -> int:
+    from hub.server import configure_logging
+    from workers.jobs import select
+    from workers.process import build_worker_server
+
+    try:
+        jobs = select(names)
+    except ValueError as exc:
+        print(f"tongpin worker: {exc}", file=sys.stderr)
+        return 2
+    if not jobs:
+        print("tongpin worker: name at least one job", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.node_id)
+    build_worker_server(settings, jobs).run()
     return 0
 
 
@@ -109,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         ("serve", "run a hub node"),
         ("migrate", "apply schema migrations"),
         ("token", "print a token for a user"),
+        ("worker", "run background jobs in a process of their own"),
     ):
         sub = commands.add_parser(name, help=help_)
+        if name == "worker":
+            sub.add_argument("jobs", nargs="+", metavar="NAME", help="jobs to host: all, or names (monitor-fetch ...)")
         if name == "token":
             sub.add_argument("--user", required=True, help="user id, e.g. humen-editor")
             sub.add_argument("--ttl", default="1h", help="lifetime: 90, 90s, 30m, 12h or 7d (default 1h)")
@@ -119,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = from_sources(args=args)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "worker":
+        return _worker(settings, args.jobs)
     if args.command == "token":
         return _token(settings, args.user, parse_ttl(args.ttl))
     return _migrate(settings)

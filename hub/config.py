@@ -162,6 +162,42 @@ class Settings:
             "env_only": True,
         },
     )
+    workers: str = field(
+        default="all",
+        metadata={
+            "help": "Background jobs `tongpin serve` hosts: `all`, `none`, or a comma list "
+            "(`monitor-fetch,alert-escalation`). Each runs on one instance of the cluster at a time."
+        },
+    )
+    worker_lease_ttl: float = field(
+        default=5.0,
+        metadata={"help": "Seconds a job's lease lasts unrenewed: another instance takes over a dead holder's job."},
+    )
+    worker_port: int = field(
+        default=8766, metadata={"help": "Port of `tongpin worker`'s health and metrics endpoint; 0 picks a free one."}
+    )
+    dispatch_escalation_interval: float = field(
+        default=5.0,
+        metadata={"help": "Seconds between the dispatch-escalation job's looks for receipts past their deadline."},
+    )
+    duty_fallback_unit: str = field(
+        default="",
+        metadata={"help": "Unit that gets unrouted alerts and escalations when no unit is on duty; empty: none."},
+    )
+    monitor_tick: float = field(
+        default=1.0, metadata={"help": "Seconds between the monitor's looks for sources due to be fetched."}
+    )
+    monitor_ack_timeout: float = field(
+        default=600.0,
+        metadata={"help": "Seconds a high-severity alert may stay unacknowledged before it is escalated to duty."},
+    )
+    monitor_max_bytes: int = field(
+        default=5 * 1024 * 1024, metadata={"help": "Largest feed body the monitor reads, in bytes (decompressed)."}
+    )
+    monitor_max_redirects: int = field(default=5, metadata={"help": "Redirects the monitor follows per fetch."})
+    monitor_backoff_max: float = field(
+        default=3600.0, metadata={"help": "Longest wait, in seconds, before retrying a failing feed source."}
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -61,18 +61,29 @@ class Gate:
 
     async def upgrade(self, ws: WebSocket) -> Identity | None:
         """The identity of an upgrade request, or None after refusing it."""
-        headers = ws.headers
-        if not origin_allowed(headers.get("origin"), headers.get("host"), self.allowed_origins):
-            await self._deny(ws, 403, "origin_not_allowed", "this origin may not open websockets here")
+        if not await self.check_origin(ws):
             return None
         if self.auth_off:
-            n = next(self._anonymous)
-            return Identity(f"anonymous-{n}", "anonymous", "", ANONYMOUS_ROLES, ANONYMOUS_EXP, anonymous=True)
+            return self.anonymous()
         try:
             return self.tokens.verify(ws.query_params.get("token"))
         except TokenError as refused:
             await self._deny(ws, 401, refused.code, str(refused), actor=refused.sub)
             return None
+
+    async def check_origin(self, ws: WebSocket) -> bool:
+        """The ``Origin`` check alone (dialects that authenticate in-band); False after refusing."""
+        headers = ws.headers
+        if origin_allowed(headers.get("origin"), headers.get("host"), self.allowed_origins):
+            return True
+        await self._deny(ws, 403, "origin_not_allowed", "this origin may not open websockets here")
+        return False
+
+    def anonymous(self) -> Identity:
+        """A new anonymous editor, on hubs run with authentication off."""
+        assert self.auth_off, "anonymous identities exist only with authentication off"
+        n = next(self._anonymous)
+        return Identity(f"anonymous-{n}", "anonymous", "", ANONYMOUS_ROLES, ANONYMOUS_EXP, anonymous=True)
 
     async def _deny(self, ws: WebSocket, status: int, code: str, message: str, *, actor: str | None = None) -> None:
         self.refused_upgrades += 1
@@ -104,7 +115,7 @@ class Gate:
                 raise Closing(CloseCode.FORBIDDEN, "user disabled")
             if not can_open_room(current, room):
                 raise Closing(CloseCode.FORBIDDEN, "not a member of this planning session")
-            return self.sessions.admit(current, user, key, client)
+            return self.sessions.admit(current, user, key, client, room)
         except Closing as refused:
             self.refused(current, client, str(key), refused.reason, refused.code)
             raise

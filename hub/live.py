@@ -132,6 +132,9 @@ class Live:
         self.publisher = Publisher(self.store, self._announce)
         self.clients: set[LiveClient] = set()
         self.counters = LiveCounters()
+        # Told of every event announced here or heard from another node (not of
+        # those only the store poll finds): hub.review keeps drafts read-only with it.
+        self.listeners: list[Callable[[Sequence[Event]], None]] = []
         self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._next_session = 0
@@ -201,8 +204,13 @@ class Live:
 
     def _announce(self, events: Sequence[Event]) -> None:
         self.fanout.receive(events)
+        self._tell(events)
         for i in range(0, len(events), BROKER_BATCH):
             self.broker.publish(EVENTS_CHANNEL, encode_events(events[i : i + BROKER_BATCH]))
+
+    def _tell(self, events: Sequence[Event]) -> None:
+        for listener in self.listeners:
+            listener(events)
 
     def _publish_presence(self, data: bytes) -> None:
         self.broker.publish(PRESENCE_CHANNEL, data)
@@ -219,6 +227,7 @@ class Live:
                 log.warning("live: bad events message from %s dropped: %s", sender, exc)
                 return
             self.fanout.receive(events)
+            self._tell(events)
         elif channel == PRESENCE_CHANNEL:
             self.presence.on_message(sender, data)
 

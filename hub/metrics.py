@@ -45,6 +45,8 @@ def render(hub: Hub) -> str:
     rows += hub.cluster.metric_rows()
     rows += hub.access.metric_rows()
     rows += hub.live.metric_rows()
+    rows += hub.review.metric_rows()
+    rows += hub.hocuspocus.metric_rows()
     if store_latency is not None:
         rows += [
             ("tongpin_store_seconds_count", "counter", "Store calls.", store_latency.count),
@@ -54,4 +56,6 @@ def render(hub: Hub) -> str:
     out: list[str] = []
     for name, kind, help_, value in rows:
         out.extend(_line(name, kind, help_, value, labels))
+    if hub.workers is not None:
+        out.extend(hub.workers.metric_lines(labels))  # one series per job
     return "\n".join(out) + "\n"

@@ -12,7 +12,10 @@ poll (with an overlap, see ``rooms.directory.Directory.changes``). For each:
 - a user whose unit or roles changed has their sessions closed with 4402, so
   they reconnect with the new rights;
 - sessions in a room whose member units no longer include their unit close
-  with 4403.
+  with 4403;
+- sessions whose room was closed or archived (writers) or reopened (read-only
+  sessions of writers) close with 4402, so they reconnect with the rights the
+  session's state gives.
 So a disable reaches every socket of the user on every node within about
 ``interval`` seconds, through the shared database, with no broker.
 
@@ -33,7 +36,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from hub.audit import AuditTrail
-from hub.auth import Identity, can_open_room
+from hub.auth import Identity, can_open_room, may_edit_room
 from hub.limits import BURST_SECONDS, Limits, TokenBucket
 from rooms.directory import Changes, Directory, Room, User
 from rooms.errors import Closing
@@ -58,6 +61,7 @@ REVOKED = {  # close reasons the client sees
     "user_disabled": "user disabled",
     "rights_changed": "your roles or unit changed: reconnect",
     "not_a_member": "your unit is no longer a member of this planning session",
+    "session_state": "the planning session was closed, archived or reopened: reconnect",
 }
 
 
@@ -93,6 +97,7 @@ class Session:
         "messages",
         "opened",
         "owner",
+        "read_only",
         "sessions",
         "user",
     )
@@ -106,6 +111,7 @@ class Session:
         client: str | None,
         owner: UserState | None,
         now: float,
+        room: Room | None = None,
     ) -> None:
         limits = sessions.limits
         self.sessions = sessions
@@ -122,10 +128,8 @@ class Session:
         self.denied = 0
         self.opened = time.time()
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def read_only(self) -> bool:
-        return not self.identity.may_edit
+        # Roles that may not edit, or a closed or archived planning session: updates are refused.
+        self.read_only = not may_edit_room(identity, room)
 
     def attach(self, conn: Connection) -> None:
         """Bind the socket; from now on the session can close it."""
@@ -228,8 +232,10 @@ class Sessions:
 
     # -- admission ---------------------------------------------------------
 
-    def admit(self, identity: Identity, user: User | None, key: DraftKey, client: str | None) -> Session:
-        """Register a session, or raise ``Closing`` for a per-user limit."""
+    def admit(
+        self, identity: Identity, user: User | None, key: DraftKey, client: str | None, room: Room | None = None
+    ) -> Session:
+        """Register a session (read-only as ``room`` says), or raise ``Closing`` for a per-user limit."""
         now = time.monotonic()
         owner: UserState | None = None
         if not identity.anonymous:
@@ -243,7 +249,7 @@ class Sessions:
                     CloseCode.TOO_MANY_CONNECTIONS,
                     f"at most {self.limits.max_connections_per_user} connections per user on one node",
                 )
-        session = Session(self, identity, user, key, client, owner, now)
+        session = Session(self, identity, user, key, client, owner, now, room)
         if owner is not None:
             owner.sessions.add(session)
         self.by_room.setdefault(key.room, set()).add(session)
@@ -330,6 +336,8 @@ class Sessions:
             for session in list(self.by_room.get(room.id, ())):
                 if not can_open_room(session.identity, room):
                     session.revoke(CloseCode.FORBIDDEN, "not_a_member")
+                elif session.read_only == may_edit_room(session.identity, room):
+                    session.revoke(CloseCode.RIGHTS_CHANGED, "session_state")
 
     def _prune(self) -> None:
         now = time.monotonic()

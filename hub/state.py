@@ -2,7 +2,9 @@
 
 ``Hub`` is an async context manager. Start order: store (checks the schema),
 access (directory, audit, sessions: ``hub.access``), journal, compactor,
-cluster (broker; ``hub.cluster``), rate sampler. Stop order, each step for a reason:
+cluster (broker; ``hub.cluster``), live, workflow store (seeded in
+development mode), review desk (``hub.review``),
+rate sampler. Stop order, each step for a reason:
 1. ``quiesce``: the server has stopped accepting; flush the journal so every
    update a client sent before now is stored before the clients hear 1012.
 2. (the server closes client sockets with 1012)
@@ -23,14 +25,22 @@ from hub.access import Access
 from hub.cluster import Cluster, make_broker
 from hub.config import Settings
 from hub.connection import Connection
+from hub.hocuspocus import HocuspocusStats
 from hub.live import AccessLookup, Live
+from hub.review import ReviewDesk, make_review_store
+from hub.workflow_api import make_workflow_store
 from rooms.broker import Broker
 from rooms.directory import Directory
+from rooms.draft import Draft, Origin
 from rooms.journal import Journal
 from rooms.registry import Registry
 from rooms.sqlite_store import SqliteStore
 from rooms.store import Store
+from rooms.workflow_seed import seed_workflow
+from workers.assessment import make_assessment_store
 from workers.compaction import Compactor
+from workers.jobs import make_host, make_monitor_store, select
+from workers.runtime import Parts, WorkerHost
 
 __all__ = ["Counters", "Hub", "make_store"]
 
@@ -73,6 +83,7 @@ class Hub:
         self.access = Access(settings, directory)
         self.counters = Counters()
         self.connections: set[Connection] = set()
+        self.hocuspocus = HocuspocusStats()  # /hocuspocus sockets and documents
         self.journal = Journal(
             self.store,
             max_batch=settings.journal_batch,
@@ -82,16 +93,29 @@ class Hub:
         self.broker = broker if broker is not None else make_broker(settings)
         self.cluster = Cluster(settings.node_id, self.broker, self.store, self.journal)
         self.live = Live(settings, AccessLookup(self.access))  # live channels: events and presence
+        self.monitor = make_monitor_store(settings)  # sources, rules, alerts
+        self.workflow = make_workflow_store(settings)  # sessions, drafts, topics, dispatch, duty
+        try:
+            self.job_names = select(settings.workers)
+        except ValueError as exc:
+            raise SystemExit(f"tongpin: bad value for workers: {exc}") from None
+        self.workers: WorkerHost | None = None  # built at start, from the parts as they are then
+        # Review: steps, pins, and published drafts kept read-only on every node (hub.review).
+        self.review = ReviewDesk(make_review_store(settings), self.store, self.live.publisher, node_id=settings.node_id)
+        self.live.listeners.append(self.review.on_events)
+        self.assessment = make_assessment_store(settings)  # per-unit statistics, for /api/stats
         self.registry = Registry(
             self.store,
             self.journal,
             grace=settings.unload_grace,
             compact_threshold=settings.compact_threshold,
             request_compaction=self.compactor.request,
-            on_broadcast=self.cluster.on_broadcast,
+            on_broadcast=self._client_update,
             on_awareness=self.cluster.on_awareness,
             lifecycle=self.cluster,
+            is_read_only=self.review.is_read_only,
         )
+        self.review.registry = self.registry
         self.compactor.on_compacted = self.registry.compacted
         self.started = time.monotonic()
         self._samples: deque[tuple[float, int]] = deque(maxlen=11)
@@ -105,6 +129,16 @@ class Hub:
         self.compactor.start()
         await self.cluster.start()
         await self.live.start()
+        await self.workflow.open()
+        if self.access.dev_mode:
+            self.live.publisher.announce(await seed_workflow(self.workflow, await self.access.directory.units()))
+        await self.review.start()
+        await self.assessment.open()
+        await self.monitor.open()
+        workflow = self.workflow
+        parts = Parts(self.settings, self.store, self.live.publisher, self.monitor, workflow, workflow.on_duty_unit)
+        self.workers = make_host(parts, self.job_names)
+        await self.workers.start()
         self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="rate sampler")
         log.info("hub %s ready", self.settings.node_id)
         return self
@@ -125,10 +159,21 @@ class Hub:
         await self.journal.stop(self.settings.shutdown_timeout)
         await self.cluster.stop()  # after the last flush: peers need adopt nothing
         await self.compactor.stop()
+        await self.review.stop()
+        await self.assessment.close()
+        if self.workers is not None:
+            await self.workers.stop()  # before live: a last tick may still publish
+        await self.monitor.close()
+        await self.workflow.close()
         await self.live.stop()  # its sockets were closed by the server
         await self.access.stop()
         await self.store.close()
         log.info("hub %s stopped", self.settings.node_id)
+
+    def _client_update(self, draft: Draft, delta: bytes, origin: Origin) -> None:
+        """A client update integrated here: the cluster relays it, the review desk may reopen a step."""
+        self.cluster.on_broadcast(draft, delta, origin)
+        self.review.on_client_update(draft)
 
     async def _sample(self) -> None:
         while True:

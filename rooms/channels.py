@@ -10,6 +10,7 @@ A channel name is a kind and, for most kinds, an argument:
 | ``alerts`` | city-wide alerts | commanders, monitors, chief editors, duty editors |
 | ``alerts:{unit}`` | one unit's alerts | the unit's users; commanders, monitors |
 | ``duty`` | the duty desk's events | duty editors, chief editors, commanders |
+| ``city`` | city-wide news for everyone: duty handovers | every signed-in user |
 
 Arguments follow the directory's name rules (``rooms.names`` for rooms,
 ``rooms.directory`` for units and users), so a name can never smuggle in
@@ -47,6 +48,7 @@ class Kind(enum.StrEnum):
     USER = "user"
     ALERTS = "alerts"  # bare: city-wide; with a unit: that unit's
     DUTY = "duty"
+    CITY = "city"  # bare: every signed-in user
 
 
 class BadChannel(ValueError):
@@ -59,7 +61,7 @@ class Refused(Exception):
 
 class Channel(NamedTuple):
     kind: Kind
-    arg: str  # room id, unit code or user id; empty for ``alerts`` and ``duty``
+    arg: str  # room id, unit code or user id; empty for ``alerts``, ``duty`` and ``city``
 
     @property
     def name(self) -> str:
@@ -87,13 +89,13 @@ def parse_channel(name: object) -> Channel:
     try:
         kind = Kind(head)
     except ValueError:
-        raise BadChannel("channel kinds: room:, unit:, user:, alerts, alerts:, duty") from None
+        raise BadChannel("channel kinds: room:, unit:, user:, alerts, alerts:, duty, city") from None
     if not colon:
-        if kind in (Kind.ALERTS, Kind.DUTY):
+        if kind in (Kind.ALERTS, Kind.DUTY, Kind.CITY):
             return Channel(kind, "")
         raise BadChannel(f"{kind.value} needs an argument: {kind.value}:ID")
-    if kind is Kind.DUTY:
-        raise BadChannel("duty takes no argument")
+    if kind in (Kind.DUTY, Kind.CITY):
+        raise BadChannel(f"{kind.value} takes no argument")
     valid, rule = _ARG_RULES[kind]
     if not valid(arg):
         raise BadChannel(f"{kind.value}: takes {rule}")
@@ -139,7 +141,7 @@ async def authorize(viewer: Viewer, channel: Channel, directory: Lookup) -> None
     revealed). Anonymous viewers (hubs run with authentication off) may
     subscribe to anything.
     """
-    if viewer.anonymous:
+    if viewer.anonymous or channel.kind is Kind.CITY:
         return
     roles = viewer.roles
     kind, arg = channel

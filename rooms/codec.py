@@ -134,7 +134,7 @@ class Message(NamedTuple):
 
 
 def decode_messages(frame: bytes) -> Iterator[Message]:
-    """Yield every message in a frame (newer clients pack several per frame).
+    """Yield every message in a frame: a client may pack several (docs/CLIENTS.md).
 
     Unknown types are yielded as they are so the caller decides; a malformed
     frame raises DecodeError before or while yielding.

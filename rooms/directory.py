@@ -57,6 +57,18 @@ AUDIT_ACTIONS = (
     "enable",
     "signin",  # development sign-in issued a token
     "token",  # ``tongpin token`` issued a token
+    "monitor",  # a monitor source or rule was created, changed or deleted (detail: change)
+    "alert",  # an alert changed state or was escalated (detail: action, from, to, reason)
+    # The planning workflow (``rooms.workflow_store``); detail: action, states before and after, reason.
+    "session",  # a planning session created, changed, invited, removed, opened, closed, reopened, archived
+    "draft",  # a draft created or changed
+    "topic",  # a topic report submitted or decided
+    "task",  # a task dispatched, reassigned, cancelled, completed
+    "receipt",  # a receipt read, acknowledged, accepted, declined or escalated
+    "duty",  # the duty rotation changed, or the duty handed over
+    # Review (``rooms.review``); detail: action, from, to, version, comment.
+    "review",  # a draft submitted, pinned, passed, returned, rejected, or reopened by an edit
+    "publish",  # a draft published (read-only from then on)
 )
 
 
@@ -111,12 +123,17 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Room:
-    """A planning session: one owner unit and any number of member units."""
+    """A planning session: one owner unit and any number of member units.
+
+    ``status`` is the session's state (``rooms.workflow.SESSION``): drafts of
+    a closed or archived session open read-only.
+    """
 
     id: str
     title: str
     owner_unit: str
     member_units: frozenset[str] = field(default_factory=frozenset)
+    status: str = "open"
 
     def has_unit(self, unit: str) -> bool:
         return unit == self.owner_unit or unit in self.member_units

@@ -88,6 +88,7 @@ class Draft:
         "on_broadcast",
         "on_log_grew",
         "peers",
+        "read_only",
         "updates_in",
     )
 
@@ -112,7 +113,8 @@ class Draft:
         self.on_broadcast = on_broadcast
         self.on_awareness = on_awareness  # (draft, awareness update) of this node's peers
         self.updates_in = 0
-        self.denied_in = 0  # updates refused from read-only peers
+        self.denied_in = 0  # updates refused: from read-only peers, or any peer's once the draft is read-only
+        self.read_only = False  # set when the draft is published: every peer's updates are refused
         self._delta: bytes | None = None
         self._sub = doc.observe(self._capture)
 
@@ -172,10 +174,11 @@ class Draft:
         peer.send(Outgoing(codec.sync_step2(diff)))
 
     def apply_client_update(self, peer: Peer, update: bytes) -> None:
-        if peer.read_only:
+        if peer.read_only or self.read_only:
             if update != EMPTY_UPDATE:
                 self.denied_in += 1
-                peer.send(Outgoing(codec.permission_denied("read-only: update not applied")))
+                why = "read-only: update not applied" if peer.read_only else "published: the draft is read-only"
+                peer.send(Outgoing(codec.permission_denied(why)))
             return
         if not self.journal.has_room():
             raise Closing(CloseCode.TRY_AGAIN_LATER, "store backlog is full")

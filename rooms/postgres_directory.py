@@ -173,13 +173,13 @@ class PostgresDirectory:
     async def _rooms(self, where: str, *args: object) -> list[Room]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT r.id, r.title, r.owner_unit, "
+                "SELECT r.id, r.title, r.owner_unit, r.status, "
                 "coalesce(array_agg(m.unit) FILTER (WHERE m.unit IS NOT NULL), '{}') AS members "
                 f"FROM rooms r LEFT JOIN room_members m ON m.room = r.id {where} "
                 "GROUP BY r.id ORDER BY r.id",
                 *args,
             )
-        return [Room(r["id"], r["title"], r["owner_unit"], frozenset(r["members"])) for r in rows]
+        return [Room(r["id"], r["title"], r["owner_unit"], frozenset(r["members"]), r["status"]) for r in rows]
 
     async def put_room(self, room: Room) -> None:
         check_room(room)
@@ -208,7 +208,7 @@ class PostgresDirectory:
                 f"SELECT {USER_COLUMNS} FROM users WHERE changed_at > to_timestamp($1) ORDER BY changed_at", since
             )
             rooms = await conn.fetch(
-                "SELECT r.id, r.title, r.owner_unit, "
+                "SELECT r.id, r.title, r.owner_unit, r.status, "
                 "coalesce(array_agg(m.unit) FILTER (WHERE m.unit IS NOT NULL), '{}') AS members "
                 "FROM rooms r LEFT JOIN room_members m ON m.room = r.id "
                 "WHERE r.changed_at > to_timestamp($1) GROUP BY r.id ORDER BY r.id",
@@ -216,7 +216,7 @@ class PostgresDirectory:
             )
         return Changes(
             [_user(u) for u in users],
-            [Room(r["id"], r["title"], r["owner_unit"], frozenset(r["members"])) for r in rooms],
+            [Room(r["id"], r["title"], r["owner_unit"], frozenset(r["members"]), r["status"]) for r in rooms],
             now,
         )
 

@@ -4,6 +4,8 @@
   is attached (so nobody gets a sync answer) before the stored state is in.
 - A failed load leaves nothing behind: the next join tries again. No empty
   document ever stands in for one that failed to load.
+- A draft opens read-only (``Draft.read_only``) when ``is_read_only`` says
+  so (a published draft); it is asked as part of the load.
 - A draft whose last peer left is unloaded after ``grace`` seconds: its
   updates are flushed to the store, then it is dropped. A join that arrives
   while it unloads waits for the unload and then loads it afresh, so nothing
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from pycrdt import Doc
@@ -65,6 +67,7 @@ class Registry:
         on_broadcast: Callable[[Draft, bytes, Origin], None] | None = None,
         on_awareness: Callable[[Draft, bytes], None] | None = None,
         lifecycle: DraftLifecycle | None = None,
+        is_read_only: Callable[[DraftKey], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -75,6 +78,7 @@ class Registry:
         self.on_broadcast = on_broadcast
         self.on_awareness = on_awareness
         self.lifecycle = lifecycle
+        self.is_read_only = is_read_only
         self.open: dict[DraftKey, Draft] = {}
         self._loading: dict[DraftKey, asyncio.Task[Draft]] = {}
         self._unloading: dict[DraftKey, asyncio.Task[None]] = {}
@@ -117,6 +121,7 @@ class Registry:
             if self.lifecycle is not None:
                 await self.lifecycle.opening(key)
             stored = await self.store.load(key)
+            read_only = self.is_read_only is not None and await self.is_read_only(key)
             doc = build_doc(stored)
         except BaseException:
             self.load_failures += 1
@@ -134,6 +139,7 @@ class Registry:
             on_broadcast=self.on_broadcast,
             on_awareness=self.on_awareness,
         )
+        draft.read_only = read_only
         self.open[key] = draft
         if self.lifecycle is not None:
             self.lifecycle.opened(draft)

@@ -134,13 +134,13 @@ class SqliteDirectory(SqliteDatabase):
         def read(db: sqlite3.Connection) -> Room | None:
             db.execute("BEGIN")
             try:
-                row = db.execute("SELECT id, title, owner_unit FROM rooms WHERE id = ?", (room_id,)).fetchone()
+                row = db.execute("SELECT id, title, owner_unit, status FROM rooms WHERE id = ?", (room_id,)).fetchone()
                 members = db.execute("SELECT unit FROM room_members WHERE room = ?", (room_id,)).fetchall()
             finally:
                 db.execute("COMMIT")
             if row is None:
                 return None
-            return Room(row[0], row[1], row[2], frozenset(m[0] for m in members))
+            return Room(row[0], row[1], row[2], frozenset(m[0] for m in members), row[3])
 
         return await self._run(read)
 
@@ -149,10 +149,10 @@ class SqliteDirectory(SqliteDatabase):
             db.execute("BEGIN")
             try:
                 if unit is None:
-                    rows = db.execute("SELECT id, title, owner_unit FROM rooms ORDER BY id").fetchall()
+                    rows = db.execute("SELECT id, title, owner_unit, status FROM rooms ORDER BY id").fetchall()
                 else:
                     rows = db.execute(
-                        "SELECT id, title, owner_unit FROM rooms WHERE owner_unit = ? "
+                        "SELECT id, title, owner_unit, status FROM rooms WHERE owner_unit = ? "
                         "OR id IN (SELECT room FROM room_members WHERE unit = ?) ORDER BY id",
                         (unit, unit),
                     ).fetchall()
@@ -167,7 +167,7 @@ class SqliteDirectory(SqliteDatabase):
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(
-                f"INSERT INTO rooms (id, title, owner_unit, changed_at) VALUES (?, ?, ?, {NOW}) "
+                f"INSERT INTO rooms (id, title, owner_unit, changed_at, created_at) VALUES (?, ?, ?, {NOW}, {NOW}) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, owner_unit = excluded.owner_unit, "
                 "changed_at = excluded.changed_at",
                 (room.id, room.title, room.owner_unit),
@@ -191,7 +191,7 @@ class SqliteDirectory(SqliteDatabase):
                     f"SELECT {USER_COLUMNS} FROM users WHERE changed_at > ? ORDER BY changed_at", (since,)
                 ).fetchall()
                 rows = db.execute(
-                    "SELECT id, title, owner_unit FROM rooms WHERE changed_at > ? ORDER BY changed_at", (since,)
+                    "SELECT id, title, owner_unit, status FROM rooms WHERE changed_at > ? ORDER BY changed_at", (since,)
                 ).fetchall()
                 rooms = _with_members(db, rows)
             finally:
@@ -243,7 +243,7 @@ def _with_members(db: sqlite3.Connection, rows: list[Any]) -> list[Room]:
         marks = ",".join("?" * len(chunk))
         for room_id, unit in db.execute(f"SELECT room, unit FROM room_members WHERE room IN ({marks})", chunk):
             members[room_id].add(unit)
-    return [Room(r[0], r[1], r[2], frozenset(members[r[0]])) for r in rows]
+    return [Room(r[0], r[1], r[2], frozenset(members[r[0]]), r[3]) for r in rows]
 
 
 def _insert_audit(db: sqlite3.Connection, events: Sequence[AuditEvent]) -> None:

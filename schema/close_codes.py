@@ -27,6 +27,8 @@ class CloseCode(enum.IntEnum):
     BAD_UPDATE = 4001
     UNKNOWN_MESSAGE = 4002
     BAD_NAME = 4004
+    ALREADY_AUTHENTICATED = 4005
+    NOT_AUTHENTICATED = 4006
     SLOW_CONSUMER = 4008
     BEHIND = 4009
     AUTH_EXPIRED = 4401
@@ -73,6 +75,16 @@ CLOSE_CODES: tuple[CloseInfo, ...] = (
         CloseCode.BAD_NAME,
         False,
         "The room or draft name is not allowed (see `rooms.names`).",
+    ),
+    CloseInfo(
+        CloseCode.ALREADY_AUTHENTICATED,
+        False,
+        "A multi-document socket sent a second token for a document that is authenticating or open.",
+    ),
+    CloseInfo(
+        CloseCode.NOT_AUTHENTICATED,
+        False,
+        "A multi-document socket sent a message for a document before its token (the token comes first).",
     ),
     CloseInfo(
         CloseCode.SLOW_CONSUMER,

@@ -281,11 +281,14 @@ NodeFactory = Callable[..., Awaitable[NodeClient]]
 
 @pytest_asyncio.fixture
 async def node_clients(node_binary: str) -> AsyncIterator[NodeFactory]:
-    """``await node_clients(name)`` starts one Node y-websocket client; all end at teardown."""
+    """``await node_clients(name)`` starts one Node y-websocket client; all end at teardown.
+
+    ``await node_clients(name, "v4")`` starts an @y/websocket 4 client instead.
+    """
     started: list[NodeClient] = []
 
-    async def start(name: str = "node") -> NodeClient:
-        client = await NodeClient.start(node_binary, f"{name}#{len(started)}")
+    async def start(name: str = "node", *args: str) -> NodeClient:
+        client = await NodeClient.start(node_binary, f"{name}#{len(started)}", *args)
         started.append(client)
         return client
 

@@ -3,7 +3,7 @@
 //   node loadgen.mjs '<json config>'
 //
 // Prints progress on stderr and one JSON result line on stdout. The config's
-// `mode` picks the scenario (fanout, idle, fill, coldload); see each function.
+// `mode` picks the scenario (fanout, idle, fill, coldload, mux); see each function.
 //
 // Clients:
 // - "full": an unmodified y-websocket WebsocketProvider with its own Y.Doc.
@@ -13,6 +13,12 @@
 //   messages y-protocols encodes from an empty Y.Doc, then only reads the
 //   updates it is sent (it does not apply them). Used where thousands of
 //   receivers would make the generator, not the server, the bottleneck.
+//
+// With `dialect: "hocuspocus"` the same roles speak the Hocuspocus dialect
+// (every frame prefixed with the document name, the token sent in-band, many
+// documents per socket): "full" clients are unmodified @hocuspocus/provider
+// HocuspocusProviders, "raw" ones `ws` sockets that frame the messages
+// themselves (see DialectSocket).
 //
 // Every update carries a marker `<<id>>` in its inserted text. The generator
 // remembers when it sent id; a receiver that sees the marker in a sync
@@ -30,6 +36,8 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as syncProtocol from 'y-protocols/sync'
 import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 
 const cfg = JSON.parse(process.argv[2] || '{}')
 process.setMaxListeners(0) // every provider adds an 'exit' listener
@@ -205,6 +213,156 @@ class RawClient {
   }
 }
 
+// ---------------------------------------------------------------- Hocuspocus dialect
+
+const HOCUS_TOKEN = 'bench' // any non-empty token: the servers under test accept it
+const HOCUS_PROVIDER_VERSION = JSON.parse(
+  fs.readFileSync(new URL('./node_modules/@hocuspocus/provider/package.json', import.meta.url), 'utf8')
+).version
+
+// An unmodified HocuspocusProvider on its own HocuspocusProviderWebsocket
+// (one socket per client, as a y-websocket provider has).
+class HocusClient {
+  constructor (index, serverUrl, name, tracker) {
+    this.index = index
+    this.kind = 'full'
+    this.url = serverUrl
+    this.name = name
+    this.tracker = tracker
+    this.doc = new Y.Doc()
+    this.text = this.doc.getText('t')
+    this.socket = null
+    this.provider = null
+    this.closes = 0
+  }
+
+  connect () {
+    return new Promise((resolve, reject) => {
+      this.socket = new HocuspocusProviderWebsocket({ url: this.url, WebSocketPolyfill: WebSocket, maxDelay: 60000 })
+      const p = new HocuspocusProvider({
+        websocketProvider: this.socket,
+        name: this.name,
+        document: this.doc,
+        token: HOCUS_TOKEN,
+        awareness: null
+      })
+      this.provider = p
+      p.on('close', () => { this.closes++ })
+      p.on('authenticationFailed', ({ reason }) => reject(new Error(`authentication failed: ${reason}`)))
+      p.on('synced', ({ state }) => { if (state) resolve() })
+      if (this.tracker) {
+        this.doc.on('update', (update, origin) => {
+          if (origin === p) this.tracker.seen(this.index, toLatin1(update), now())
+        })
+      }
+      p.attach() // a provider on a socket it was given attaches by call
+    })
+  }
+
+  destroy () {
+    if (this.provider) this.provider.destroy()
+    if (this.socket) this.socket.destroy()
+    this.doc.destroy()
+  }
+}
+
+// One item in a Hocuspocus-dialect frame: the document name, then the message.
+function hocusFrame (name, write) {
+  const e = encoding.createEncoder()
+  encoding.writeVarString(e, name)
+  write(e)
+  return encoding.toUint8Array(e)
+}
+
+const hocusToken = (name) => hocusFrame(name, (e) => {
+  encoding.writeVarUint(e, 2) // auth
+  encoding.writeVarUint(e, 0) // token
+  encoding.writeVarString(e, HOCUS_TOKEN)
+  encoding.writeVarString(e, HOCUS_PROVIDER_VERSION)
+})
+
+// A `ws` socket speaking the Hocuspocus dialect for several documents, framing
+// the messages itself, as a provider does: for each document the token, then
+// sync step 1; it answers the server's step 1 and is synced when every
+// document's step 2 has come. `docs` is [{name, index, doc}]: `index` is the
+// tracker's client index for that document; `doc` a Y.Doc whose changes the
+// socket sends and into which it applies what it gets (a writer), or null for a
+// receiver that only reads.
+class DialectSocket {
+  constructor (serverUrl, docs, tracker) {
+    this.kind = 'raw'
+    this.url = serverUrl
+    this.docs = new Map(docs.map((d) => [d.name, { ...d, synced: false }]))
+    this.tracker = tracker
+    this.closes = 0
+    this.ws = null
+    for (const d of this.docs.values()) {
+      if (d.doc === null) continue
+      d.doc.on('update', (update, origin) => {
+        if (origin === this || this.ws === null || this.ws.readyState !== WebSocket.OPEN) return
+        this.ws.send(hocusFrame(d.name, (e) => { encoding.writeVarUint(e, 0); syncProtocol.writeUpdate(e, update) }))
+      })
+    }
+  }
+
+  async connect () {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this._connectOnce()
+      } catch (err) {
+        if (attempt >= 5) throw err
+        await sleep(100 * (attempt + 1))
+      }
+    }
+  }
+
+  _connectOnce () {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url, { perMessageDeflate: false })
+      this.ws = ws
+      ws.binaryType = 'nodebuffer'
+      let unsynced = this.docs.size
+      for (const d of this.docs.values()) d.synced = false
+      ws.on('open', () => {
+        for (const d of this.docs.values()) {
+          ws.send(hocusToken(d.name))
+          ws.send(hocusFrame(d.name, (e) => { encoding.writeVarUint(e, 0); syncProtocol.writeSyncStep1(e, d.doc ?? emptyDoc) }))
+        }
+      })
+      ws.on('message', (data) => {
+        const at = now()
+        const decoder = decoding.createDecoder(data)
+        const d = this.docs.get(decoding.readVarString(decoder))
+        if (d === undefined) return
+        const type = decoding.readVarUint(decoder)
+        if (type === 2 && decoding.readVarUint(decoder) === 1) {
+          reject(new Error(`permission denied for ${d.name}: ${decoding.readVarString(decoder)}`))
+          return
+        }
+        if (type !== 0 && type !== 4) return // awareness, sync status and others: ignored
+        const step = decoding.readVarUint(decoder)
+        const payload = decoding.readVarUint8Array(decoder)
+        if (step === 0) {
+          ws.send(hocusFrame(d.name, (e) => { encoding.writeVarUint(e, 0); syncProtocol.writeSyncStep2(e, d.doc ?? emptyDoc, payload) }))
+          return
+        }
+        if (step === 2 && this.tracker) this.tracker.seen(d.index, data.toString('latin1'), at)
+        if (d.doc !== null) Y.applyUpdate(d.doc, payload, this)
+        if (step === 1 && !d.synced) {
+          d.synced = true
+          if (--unsynced === 0) resolve()
+        }
+      })
+      ws.on('close', () => { this.closes++; if (unsynced > 0) reject(new Error('closed before sync')) })
+      ws.on('error', (err) => { if (unsynced > 0) reject(err) })
+    })
+  }
+
+  destroy () {
+    if (this.ws) this.ws.terminate()
+  }
+}
+
 async function connectAll (clients, concurrency) {
   let next = 0
   const times = []
@@ -275,9 +433,16 @@ async function fanout () {
   const total = Math.ceil(rate * (warmup + duration)) + 10
   const tracker = new Tracker(total)
   const clients = []
+  const hocus = cfg.dialect === 'hocuspocus'
   for (let i = 0; i < n; i++) {
     const full = i < writers || cfg.receivers !== 'raw'
-    clients.push(full ? new FullClient(i, cfg.url, cfg.room, tracker) : new RawClient(i, cfg.url, cfg.room, tracker))
+    if (hocus) {
+      clients.push(full
+        ? new HocusClient(i, cfg.url, cfg.room, tracker)
+        : new DialectSocket(cfg.url, [{ name: cfg.room, index: i, doc: null }], tracker))
+    } else {
+      clients.push(full ? new FullClient(i, cfg.url, cfg.room, tracker) : new RawClient(i, cfg.url, cfg.room, tracker))
+    }
   }
   const conn = await connectAll(clients, cfg.concurrency ?? 50)
   const connectCloses = clients.reduce((a, c) => a + c.closes, 0)
@@ -348,6 +513,7 @@ async function fanout () {
   const wall = (t1 - t0) / 1000
   const result = {
     mode: 'fanout',
+    dialect: hocus ? 'hocuspocus' : 'yjs',
     clients: n,
     writers,
     receivers: cfg.receivers ?? 'full',
@@ -549,9 +715,120 @@ async function coldload () {
   return result
 }
 
+// ---------------------------------------------------------------- mux
+
+// Multiplexing (Hocuspocus dialect): `drafts` drafts, each with exactly one
+// receiver attachment, held by `sockets` receiver sockets (drafts / sockets
+// each). One writer socket carries every draft and sends `rate` real updates/s
+// in total, round-robin over the drafts, so every layout has the same drafts,
+// the same writer and one delivery per update; only how the receivers are
+// spread over sockets changes. With `receiver_url` (Tongpin's /yjs, one draft
+// per socket only) the receivers are y-websocket raw clients instead.
+// Reports the server's RSS growth per receiver attachment and its CPU per
+// delivered update.
+async function mux () {
+  const drafts = cfg.drafts
+  const sockets = cfg.sockets
+  if (drafts % sockets !== 0) throw new Error('drafts must be a multiple of sockets')
+  const perSocket = drafts / sockets
+  const rate = cfg.rate
+  const warmup = cfg.warmup_s ?? 2
+  const duration = cfg.duration_s ?? 8
+  const settle = (cfg.settle_s ?? 1) * 1000
+  const tracker = new Tracker(Math.ceil(rate * (warmup + duration)) + 10)
+  const names = Array.from({ length: drafts }, (_, k) => `${cfg.room}-${k}`)
+  const writerDocs = names.map((name, k) => ({ name, index: k, doc: new Y.Doc() }))
+  const writer = new DialectSocket(cfg.url, writerDocs, tracker)
+
+  await sleep(settle)
+  const rssStart = serverRssKiB(cfg.pid)
+  await writer.connect()
+  await sleep(settle)
+  const rssDrafts = serverRssKiB(cfg.pid)
+  const receivers = []
+  for (let s = 0; s < sockets; s++) {
+    const mine = names.slice(s * perSocket, (s + 1) * perSocket)
+    if (cfg.receiver_url) {
+      if (perSocket !== 1) throw new Error('y-websocket receivers hold one draft per socket')
+      receivers.push(new RawClient(drafts + s, cfg.receiver_url, mine[0], tracker))
+    } else {
+      receivers.push(new DialectSocket(cfg.url, mine.map((name, j) => ({ name, index: drafts + s * perSocket + j, doc: null })), tracker))
+    }
+  }
+  const cpuConnect0 = serverCpu(cfg.pid)
+  const conn = await connectAll(receivers, cfg.concurrency ?? 50)
+  const cpuConnect1 = serverCpu(cfg.pid)
+  await sleep(settle)
+  const rssAttached = serverRssKiB(cfg.pid)
+  log(`mux: ${sockets} socket(s) x ${perSocket} draft(s) synced in ${conn.seconds.toFixed(2)}s`)
+
+  const rng = makeRng(cfg.seed ?? 7)
+  let id = 0
+  function send () {
+    const w = writerDocs[id % drafts]
+    const text = w.doc.getText('t')
+    tracker.sentAt[id] = now()
+    tracker.sender[id] = w.index
+    text.insert(Math.floor(rng() * (text.length + 1)), `<<${id}>>${FILLER[id % FILLER.length]}`)
+    id++
+  }
+  async function pace (count) {
+    const start = now()
+    let sent = 0
+    while (sent < count) {
+      const due = Math.min(count, Math.floor(((now() - start) / 1000) * rate) + 1)
+      while (sent < due) { send(); sent++ }
+      await sleep(1)
+    }
+  }
+  const warmCount = Math.round(rate * warmup)
+  await pace(warmCount)
+  await waitUntil(() => tracker.deliveries >= warmCount, 10000)
+  await sleep(200)
+
+  const first = id
+  const count = Math.round(rate * duration)
+  tracker.measureFrom = first
+  tracker.measureTo = first + count
+  const before = tracker.deliveries
+  const cpu0 = serverCpu(cfg.pid)
+  const t0 = now()
+  await pace(count)
+  const drained = await waitUntil(() => tracker.deliveries - before >= count, (cfg.drain_s ?? 5) * 1000, 5)
+  const t1 = drained ? tracker.lastDeliveryAt : now()
+  const cpu1 = serverCpu(cfg.pid)
+  const delivered = tracker.deliveries - before
+  const attachments = drafts
+  const result = {
+    mode: 'mux',
+    drafts,
+    sockets,
+    drafts_per_socket: perSocket,
+    receivers: cfg.receiver_url ? 'y-websocket' : 'hocuspocus',
+    rate,
+    updates: count,
+    delivered,
+    missing: Math.max(0, count - delivered),
+    reconnects: receivers.reduce((a, c) => a + c.closes, 0) + writer.closes,
+    window_s: (t1 - t0) / 1000,
+    server_cpu_s: cpu1 - cpu0,
+    cpu_per_delivery_us: delivered ? ((cpu1 - cpu0) / delivered) * 1e6 : null,
+    server_cpu_per_attach_ms: ((cpuConnect1 - cpuConnect0) / attachments) * 1e3,
+    rss_start_kib: rssStart,
+    rss_drafts_kib: rssDrafts,
+    rss_attached_kib: rssAttached,
+    kib_per_draft_opened: (rssDrafts - rssStart) / drafts,
+    kib_per_attachment: (rssAttached - rssDrafts) / attachments,
+    latency: latencyStats(tracker.lat)
+  }
+  for (const r of receivers) r.destroy()
+  writer.destroy()
+  return result
+}
+
 // ---------------------------------------------------------------- main
 
-const modes = { fanout, idle, fill, coldload }
+const modes = { fanout, idle, fill, coldload, mux }
 const run = modes[cfg.mode]
 if (!run) {
   log(`unknown mode ${cfg.mode}`)

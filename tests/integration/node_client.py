@@ -43,10 +43,12 @@ class NodeClient:
         return f"<NodeClient {self.name} id={self.client_id}>"
 
     @classmethod
-    async def start(cls, node: str, name: str = "node") -> NodeClient:
+    async def start(cls, node: str, name: str = "node", *args: str) -> NodeClient:
+        """Start the driver; ``args`` go to it (``"v4"``: @y/websocket 4 instead of y-websocket 3)."""
         proc = await asyncio.create_subprocess_exec(
             node,
             str(DRIVER),
+            *args,
             cwd=JS_DIR,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -119,7 +119,7 @@ async def test_node_and_pycrdt_clients_converge_with_the_store(hub: HubProcess, 
 async def test_several_messages_in_one_frame_in_and_one_message_per_frame_out(
     hub: HubProcess, node_clients: NodeFactory
 ) -> None:
-    """Newer clients pack several messages into one frame; the hub takes that, and answers one per frame."""
+    """A frame packing several messages is taken whole (lib0 allows it); the hub answers one message per frame."""
     node = await node_clients("older-client")
     await node.connect(hub.ws_base, f"{ROOM}/packed")
     await node.wait_synced()

@@ -1,0 +1,168 @@
+/**
+ * The desk: my planning sessions, my unit's inbox, tasks I sent, topic
+ * reports, the unit on duty and recent alerts. Each list reloads when a
+ * /live event says it changed (or a resubscribe could not recover).
+ */
+
+import type { App, View } from '../app'
+import { statusWord } from '../app'
+import { get, itemsOf } from '../api'
+import { append, h, when } from '../dom'
+import { lang, t, tx } from '../i18n'
+import type { Alert, Duty, Session, Task, Topic } from '../types'
+import { list, panel } from './panel'
+
+export function homeView(app: App): View {
+  const me = app.me!
+  const sessions = panel('sessions', 'sessions_title')
+  const inbox = panel('inbox', 'inbox_title')
+  const sent = panel('sent', 'sent_title')
+  const topics = panel('topics', 'topics_title')
+  const duty = panel('duty', 'duty_title')
+  const alerts = panel('alerts', 'alerts_title')
+  const panels = [sessions, inbox, sent, topics, duty, alerts]
+  const heading = tx(h('h1', { class: 'sr-only' }), 'home_title')
+  app.main.append(heading, h('div', { class: 'desk' }, ...panels.map((p) => p.section)))
+
+  const loadSessions = (): void =>
+    void sessions.load<unknown>(
+      '/api/sessions',
+      (value) => sessionList(app, itemsOf<Session>(value)),
+      async () => {
+        const rooms = itemsOf<Session>(await get<unknown>('/api/rooms'), 'rooms')
+        const note = tx(h('p', { class: 'muted' }), 'sessions_rooms_note')
+        const out = h('div', {}, note)
+        append(out, sessionList(app, rooms) ?? '')
+        return out
+      },
+    )
+  const loadInbox = (): void =>
+    void inbox.load<unknown>('/api/tasks?box=inbox', (value) => taskList(app, itemsOf<Task>(value), true))
+  const loadSent = (): void =>
+    void sent.load<unknown>('/api/tasks?box=sent', (value) => taskList(app, itemsOf<Task>(value), false))
+  const loadTopics = (): void =>
+    void topics.load<unknown>(`/api/topics?unit=${encodeURIComponent(me.unit)}`, (value) =>
+      list(itemsOf<Topic>(value), (topic) =>
+        h('div', { class: 'row' }, h('span', {}, topic.title), h('span', { class: `status s-${topic.status}` }, statusWord(topic.status))),
+      ),
+    )
+  const loadDuty = (): void => void duty.load<Duty>('/api/duty', (value) => dutyView(app, value))
+  const loadAlerts = (): void =>
+    void alerts.load<unknown>('/api/alerts?limit=10', (value) =>
+      list(itemsOf<Alert>(value), (alert) =>
+        h(
+          'div',
+          { class: `row sev-${alert.severity ?? 'normal'}` },
+          alert.url ? h('a', { href: alert.url, rel: 'noopener noreferrer', target: '_blank' }, alert.title) : h('span', {}, alert.title),
+          h('span', { class: 'muted' }, when(alert.created_at, lang())),
+        ),
+      ),
+    )
+  loadSessions()
+  loadInbox()
+  loadSent()
+  loadTopics()
+  loadDuty()
+  loadAlerts()
+
+  const byPrefix: [string, () => void][] = [
+    ['task.', loadInbox],
+    ['task.', loadSent],
+    ['receipt.', loadSent],
+    ['receipt.', loadInbox],
+    ['topic.', loadTopics],
+    ['duty.', loadDuty],
+    ['alert.', loadAlerts],
+    ['session.', loadSessions],
+  ]
+  const stopEvents = app.live.on('event', (e) => {
+    for (const [prefix, reload] of byPrefix) if (e.event.startsWith(prefix)) reload()
+  })
+  const reloadAll = (): void => {
+    for (const reload of [loadSessions, loadInbox, loadSent, loadTopics, loadDuty, loadAlerts]) reload()
+  }
+  const stopReload = app.live.on('reload', reloadAll)
+  const refresh = (): void => {
+    loadInbox()
+    loadSent()
+  }
+  window.addEventListener('tongpin:refresh', refresh)
+  return () => {
+    stopEvents()
+    stopReload()
+    window.removeEventListener('tongpin:refresh', refresh)
+    for (const p of panels) p.destroy()
+  }
+}
+
+function sessionList(app: App, sessions: Session[]): HTMLElement | null {
+  return list(sessions, (s) => {
+    const link = h('a', { href: `#/s/${encodeURIComponent(s.id)}`, class: 'title' }, s.title)
+    const meta = h(
+      'span',
+      { class: 'muted' },
+      t('session_owner', { unit: app.unitName(s.owner_unit) }),
+      ' · ',
+      t('session_members', { n: s.member_units.length }),
+      typeof s.drafts_count === 'number' ? ` · ${t('session_drafts', { n: s.drafts_count })}` : '',
+    )
+    return h('div', { class: 'row' }, link, s.status ? h('span', { class: `status s-${s.status}` }, statusWord(s.status)) : '', meta)
+  })
+}
+
+/** Tasks with their receipts; in the inbox, my receipt can be acknowledged. */
+export function taskList(app: App, tasks: Task[], inbox: boolean): HTMLElement | null {
+  return list(tasks, (task) => {
+    const row = h('div', { class: `task prio-${task.priority ?? 'normal'}`, 'data-task': task.id })
+    const priority = task.priority ? t(`priority_${task.priority}` as 'priority_normal') : ''
+    append(
+      row,
+      h('span', { class: 'title' }, task.title),
+      priority ? h('span', { class: `prio` }, priority) : '',
+      typeof task.deadline_at === 'number' ? h('span', { class: 'muted' }, t('task_deadline', { time: when(task.deadline_at, lang()) })) : '',
+    )
+    if (inbox) {
+      const mine = app.myReceipt(task)
+      if (mine) {
+        const state = h('span', { class: `status s-${mine.status}`, 'data-receipt': mine.id }, statusWord(mine.status))
+        row.append(state)
+        if (mine.status === 'delivered' || mine.status === 'read') {
+          const ack = tx(h('button', { type: 'button', class: 'primary' }), 'task_ack')
+          ack.addEventListener('click', async () => {
+            ack.disabled = true
+            try {
+              await app.acknowledge(task.id, mine.id)
+            } catch (err) {
+              ack.disabled = false
+              app.notes.show({ kind: 'error', title: t('action_failed', { message: (err as Error).message }) })
+            }
+          })
+          row.append(ack)
+        }
+      }
+    } else {
+      const receipts = h('ul', { class: 'receipts' })
+      for (const r of task.receipts ?? []) {
+        receipts.append(
+          h(
+            'li',
+            { 'data-receipt': r.id, 'data-status': r.status },
+            t('task_receipt', { who: app.recipientName(r.recipient), status: statusWord(r.status) }),
+          ),
+        )
+      }
+      row.append(receipts)
+    }
+    return row
+  })
+}
+
+function dutyView(app: App, duty: Duty): HTMLElement | null {
+  if (!duty.current) return null
+  const out = h('div', { class: 'duty' })
+  const current = h('p', {}, t('duty_current', { unit: '' }), app.unitBadge(duty.current.unit))
+  if (typeof duty.current.until_at === 'number') append(current, ' ', h('span', { class: 'muted' }, t('duty_until', { time: when(duty.current.until_at, lang()) })))
+  out.append(current)
+  if (duty.next) out.append(h('p', { class: 'muted' }, t('duty_next', { unit: app.unitName(duty.next.unit) })))
+  return out
+}

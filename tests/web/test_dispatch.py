@@ -1,0 +1,85 @@
+"""Dispatch in the browser: a task reaches its recipient as a live notification
+without a reload, is acknowledged there, and the assigner's view follows live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from tests.conftest import HubProcess
+from tests.web.conftest import WAIT_MS, open_signed_in, publish, subscribed, token_for
+
+SESSION = "typhoon-drill"  # owner dgdaily, member humen
+
+
+async def has_tasks_api(hub: HubProcess) -> bool:
+    token = await token_for(hub, "humen-editor")
+    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
+        answer = await client.get("/api/tasks?box=inbox", headers={"Authorization": f"Bearer {token}"})
+    return answer.status_code != 404
+
+
+async def test_dispatch_is_notified_live_and_acknowledged(web_hub: HubProcess, browser: Any, shots: Path) -> None:
+    commander = await open_signed_in(browser, web_hub, "dgdaily-commander")
+    humen = await open_signed_in(browser, web_hub, "humen-editor")
+    title = "请虎门镇今晚派记者到威远炮台"
+    await subscribed(humen, "unit:humen")
+    await subscribed(humen, "user:humen-editor")
+    await subscribed(commander, "user:dgdaily-commander")
+    if await has_tasks_api(web_hub):
+        # The commander dispatches from the session page; the humen editor is on the desk.
+        await commander.goto(f"{web_hub.http}/#/s/{SESSION}/web-dispatch")
+        form = commander.locator("#dispatch details")
+        await form.locator("summary").click()
+        await form.locator("#task-title").fill(title)
+        await form.locator("#task-body").fill("注意安全，22 点前回传现场图片。")
+        await form.locator("#task-priority").select_option("urgent")
+        await form.locator("#task-deadline").fill("2030-01-01T22:00")
+        await form.locator("#to-humen").check()
+        await form.get_by_role("button", name="派出").click()
+        receipt = commander.locator("#dispatch [data-task] li[data-receipt]", has_text="虎门镇")
+        await expect(receipt).to_have_attribute("data-status", "delivered", timeout=WAIT_MS)
+
+        note = humen.locator(".note-task", has_text=title)
+        await expect(note).to_be_visible(timeout=WAIT_MS)
+        await expect(humen.locator("#inbox [data-task]", has_text=title)).to_be_visible(timeout=WAIT_MS)
+        await humen.screenshot(path=str(shots / "task-notified.png"), full_page=True)
+        await note.get_by_role("button", name="确认收到").click()
+        await expect(note).to_have_count(0, timeout=WAIT_MS)
+        await expect(humen.locator("#inbox [data-task] [data-receipt]", has_text="已确认")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        # The assigner's view changes without a reload.
+        await expect(receipt).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
+        await commander.screenshot(path=str(shots / "task-acknowledged.png"), full_page=True)
+    else:
+        # No task API on this hub: a trusted service publishes the dispatch events.
+        task = {"id": "t-web-1", "title": title, "priority": "urgent", "body": "注意安全"}
+        await publish(web_hub, ["user:humen-editor"], "task.assigned", {"task": task})
+        note = humen.locator(".note-task", has_text=title)
+        await expect(note).to_be_visible(timeout=WAIT_MS)
+        await expect(note).to_have_attribute("data-kind", "task")
+        await humen.screenshot(path=str(shots / "task-notified.png"), full_page=True)
+        await note.get_by_role("button", name="知道了").click()
+        await expect(note).to_have_count(0, timeout=WAIT_MS)
+        receipt = {"id": "r1", "recipient": {"unit": "humen"}, "status": "acknowledged"}
+        await publish(web_hub, ["user:dgdaily-commander"], "receipt.updated", {"task": task, "receipt": receipt})
+        update = commander.locator(".note-receipt", has_text=title)
+        await expect(update).to_contain_text("虎门镇", timeout=WAIT_MS)
+        await expect(update).to_contain_text("已确认")
+    # Notifications are announced: the list is a polite live region.
+    await expect(humen.locator(".notes")).to_have_attribute("aria-live", "polite")
+    assert commander.errors == [] and humen.errors == []
+
+
+async def test_alert_is_announced_to_those_allowed(web_hub: HubProcess, browser: Any) -> None:
+    monitor = await open_signed_in(browser, web_hub, "dgrelease-monitor")
+    await subscribed(monitor, "alerts")
+    await publish(web_hub, ["alerts"], "alert.new", {"alert": {"title": "东江水位超警戒", "severity": "high"}})
+    note = monitor.locator(".note-alert", has_text="东江水位超警戒")
+    await expect(note).to_be_visible(timeout=WAIT_MS)
+    # Urgent items also go to the assertive region.
+    await expect(monitor.locator("[role=alert]", has_text="东江水位超警戒")).to_have_count(1, timeout=WAIT_MS)
