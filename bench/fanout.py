@@ -32,25 +32,33 @@ from pathlib import Path
 from bench.servers import ALL_SERVERS, Server, check_setup, loadgen, log, machine, save
 
 
+def fanout_load(
+    server: Server, url: str, room: str, clients: int, rate: float, duration: float, receivers: str, **more: object
+) -> dict[str, object]:
+    """One loadgen fanout run on ``server``: up to 10 writers at ``rate`` each, every client receiving."""
+    return loadgen(
+        {
+            "mode": "fanout",
+            **more,
+            "url": url,
+            "room": room,
+            "clients": clients,
+            "writers": min(clients, 10),
+            "receivers": receivers,
+            "rate": rate,
+            "warmup_s": 2,
+            "duration_s": duration,
+            "drain_s": 5,
+            "pid": server.pid,
+        }
+    )
+
+
 def run_one(
     name: str, clients: int, rate: float, duration: float, receivers: str = "full", extra: list[str] | None = None
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, Server(name, Path(tmp), extra=extra or []) as s:
-        result = loadgen(
-            {
-                "mode": "fanout",
-                "url": s.url,
-                "room": f"bench/fanout{clients}",
-                "clients": clients,
-                "writers": min(clients, 10),
-                "receivers": receivers,
-                "rate": rate,
-                "warmup_s": 2,
-                "duration_s": duration,
-                "drain_s": 5,
-                "pid": s.pid,
-            }
-        )
+        result = fanout_load(s, s.url, f"bench/fanout{clients}", clients, rate, duration, receivers)
     result["server"] = name
     result["loadavg_1m"] = os.getloadavg()[0]  # the machine is shared: how busy it was
     lat = result["latency"]

@@ -31,6 +31,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench.fanout import fanout_load
 from bench.servers import BENCH, Server, check_setup, loadgen, log, machine, save
 
 SETUPS = {  # name: (server, dialect)
@@ -59,22 +60,8 @@ def url_for(server: Server, dialect: str) -> str:
 def fanout_one(setup: str, receivers: str, clients: int, rate: float, duration: float) -> dict[str, object]:
     name, dialect = SETUPS[setup]
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, Server(name, Path(tmp)) as s:
-        result = loadgen(
-            {
-                "mode": "fanout",
-                "dialect": dialect,
-                "url": url_for(s, dialect),
-                "room": f"bench/hpfanout{clients}",
-                "clients": clients,
-                "writers": min(clients, 10),
-                "receivers": receivers,
-                "rate": rate,
-                "warmup_s": 2,
-                "duration_s": duration,
-                "drain_s": 5,
-                "pid": s.pid,
-            }
-        )
+        room = f"bench/hpfanout{clients}"
+        result = fanout_load(s, url_for(s, dialect), room, clients, rate, duration, receivers, dialect=dialect)
     result |= {"setup": setup, "server": name, "loadavg_1m": os.getloadavg()[0]}
     lat = result["latency"]
     assert isinstance(lat, dict)

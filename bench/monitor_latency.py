@@ -4,7 +4,8 @@
         [--database-url postgresql://...] [--redis-url redis://...]
 
 A ``tongpin serve`` hub (core 0; SQLite by default) hosts the monitor jobs
-(``TONGPIN_MONITOR_TICK=0.05``). This process serves ``--sources`` RSS
+(``TONGPIN_MONITOR_TICK=0.05``; ``TONGPIN_MONITOR_ALLOW_PRIVATE=1``, since
+the feeds are on loopback). This process serves ``--sources`` RSS
 feeds on loopback (aiohttp) and holds one ``/live`` client subscribed to
 ``alerts``. For each alert, a feed gets one new matching item (and a new
 ETag); the clock starts when the feed server answers the fetch that carries
@@ -126,7 +127,12 @@ async def run(alerts: int, sources: int, env: dict[str, str]) -> dict[str, Any]:
     feeds = Feeds(sources)
     await feeds.start()
     data_dir = Path(tempfile.mkdtemp(prefix="tongpin-monitor-bench-"))
-    hub_env = {"TONGPIN_MONITOR_TICK": "0.05", "TONGPIN_LIVE_PUBLISH_KEYS": KEY, **env}
+    hub_env = {
+        "TONGPIN_MONITOR_TICK": "0.05",
+        "TONGPIN_MONITOR_ALLOW_PRIVATE": "1",
+        "TONGPIN_LIVE_PUBLISH_KEYS": KEY,
+        **env,
+    }
     with Server("tongpin", data_dir, env=hub_env) as server:
         base = f"http://127.0.0.1:{server.port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:

@@ -18,7 +18,7 @@ from hub.audit import AuditTrail
 from hub.auth import Tokens, install_log_redaction, parse_origins, resolve_secret
 from hub.config import Settings
 from hub.gate import Gate
-from hub.limits import Limits
+from hub.limits import Limits, RefusalLimit
 from hub.sessions import Sessions
 from rooms.directory import Directory
 from rooms.seed import seed
@@ -80,6 +80,7 @@ class Access:
             audit=self.audit,
             allowed_origins=parse_origins(settings.allowed_origins),
             auth_off=self.auth_off,
+            refusals=RefusalLimit(settings.upgrade_refusal_limit, settings.upgrade_refusal_cooldown),
         )
         install_log_redaction()
 
@@ -111,6 +112,7 @@ class Access:
         return [
             ("tongpin_sessions", "gauge", "Authenticated sockets open on this node.", sessions.open_sessions),
             ("tongpin_upgrades_refused_total", "counter", "Upgrades refused: origin or token.", gate.refused_upgrades),
+            ("tongpin_upgrades_blocked_total", "counter", "Upgrades 429: address blocked.", gate.blocked_upgrades),
             ("tongpin_sessions_refused_total", "counter", "Sockets refused after the upgrade.", sessions.refused),
             ("tongpin_rate_limited_total", "counter", "Sockets closed by a rate limit (4429).", sessions.rate_limited),
             ("tongpin_sessions_revoked_total", "counter", "Sockets closed: rights ended.", sessions.revoked),

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from rooms.directory import Role, Room, User, valid_unit_code, valid_user_id
-from rooms.workflow import SESSION_EDITABLE
+from rooms.workflow import SESSION_EDITABLE, WRITER_ROLES
 
 __all__ = [
     "ALGORITHM",
@@ -58,21 +58,11 @@ MIN_SECRET_BYTES = 32
 MAX_TOKEN_CHARS = 4096  # refused unread above this: a token is a few hundred bytes
 SECRET_FILE = "secret.key"
 
-# Roles that may change a draft. Everyone else (viewer, monitor, admin) gets a
-# read-only connection: they receive updates and awareness, and their updates
-# are refused with the y-protocols permission-denied message.
-EDIT_ROLES = frozenset(
-    {
-        Role.REPORTER,
-        Role.EDITOR,
-        Role.DUTY_EDITOR,
-        Role.REVIEWER_1,
-        Role.REVIEWER_2,
-        Role.REVIEWER_3,
-        Role.CHIEF_EDITOR,
-        Role.COMMANDER,
-    }
-)
+# Roles that may change a draft (the workflow's "writers"). Everyone else
+# (viewer, monitor, admin) gets a read-only connection: they receive updates
+# and awareness, and their updates are refused with the y-protocols
+# permission-denied message.
+EDIT_ROLES = WRITER_ROLES
 KNOWN_ROLES = frozenset(Role)
 
 

@@ -1,14 +1,14 @@
 """``tongpin``: the command line.
 
-    tongpin serve [flags]    run a hub node (embedded defaults need no flags)
-    tongpin migrate [flags]  bring the store's schema up to date
-    tongpin worker NAME... [flags]
-                             run background jobs (``all`` or names such as
-                             monitor-fetch) in a process of their own
-    tongpin token --user USER [--ttl 1h] [flags]
-                             print a token for USER (for scripts); with no
-                             TONGPIN_SECRET, signed with the data directory's
-                             development secret, the one ``serve`` uses
+tongpin serve [flags]    run a hub node (embedded defaults need no flags)
+tongpin migrate [flags]  bring the store's schema up to date
+tongpin worker NAME... [flags]
+                         run background jobs (``all`` or names such as
+                         monitor-fetch) in a process of their own
+tongpin token --user USER [--ttl 1h] [flags]
+                         print a token for USER (for scripts); with no
+                         TONGPIN_SECRET, signed with the data directory's
+                         development secret, the one ``serve`` uses
 """
 
 from __future__ import annotations
@@ -28,10 +28,15 @@ __all__ = ["main"]
 
 def _serve(settings: Settings) -> int:
     from hub.server import build_server, configure_logging
+    from rooms.store import SchemaTooNew
 
     configure_logging(settings.log_level, settings.node_id)
     server = build_server(settings)
     server.run()
+    error = server.startup_error
+    if error is not None:
+        print(f"tongpin serve: {error}", file=sys.stderr)
+        return 2 if isinstance(error, SchemaTooNew) else 1  # 2: this code cannot run here at all
     return 0
 
 

@@ -125,6 +125,17 @@ class Settings:
     auth_max_bytes: int = field(
         default=64 * 1024, metadata={"help": "Bytes a socket may send before authenticating in-band (4413)."}
     )
+    upgrade_refusal_limit: int = field(
+        default=20,
+        metadata={
+            "help": "Refused websocket upgrades (bad or missing token, disallowed Origin) from one client address "
+            "within `upgrade_refusal_cooldown` seconds that block it: every upgrade from it is answered 429 for that "
+            "long. The peer address counts (behind a reverse proxy, limit there or set 0). 0: no limit."
+        },
+    )
+    upgrade_refusal_cooldown: float = field(
+        default=30.0, metadata={"help": "Seconds an address stays blocked after too many refused upgrades."}
+    )
     audit_backlog: int = field(
         default=50_000, metadata={"help": "Audit events waiting for the store; past it new ones are dropped."}
     )
@@ -180,6 +191,10 @@ class Settings:
         default=5.0,
         metadata={"help": "Seconds between the dispatch-escalation job's looks for receipts past their deadline."},
     )
+    session_schedule_interval: float = field(
+        default=5.0,
+        metadata={"help": "Seconds between the session-schedule job's looks for scheduled sessions due to open."},
+    )
     duty_fallback_unit: str = field(
         default="",
         metadata={"help": "Unit that gets unrouted alerts and escalations when no unit is on duty; empty: none."},
@@ -197,6 +212,13 @@ class Settings:
     monitor_max_redirects: int = field(default=5, metadata={"help": "Redirects the monitor follows per fetch."})
     monitor_backoff_max: float = field(
         default=3600.0, metadata={"help": "Longest wait, in seconds, before retrying a failing feed source."}
+    )
+    monitor_allow_private: bool = field(
+        default=False,
+        metadata={
+            "help": "Let the monitor fetch feeds from loopback, private, link-local and other internal addresses "
+            "(on-premises feeds, tests); off: only public addresses."
+        },
     )
 
     @property

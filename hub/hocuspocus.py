@@ -5,9 +5,12 @@ outbound path); this module adds the Hocuspocus dialect on top
 (``rooms.hocuspocus_codec``). Each document address has a small state machine::
 
     (none) --token--> AUTHENTICATING --admitted, loaded--> OPEN --close--> (none)
-                           |
-                           +--refused--> DENIED --token--> AUTHENTICATING
-                                            +--close--> (none)
+                           |                                 |
+                           +--refused--> DENIED <--ended-----+
+                                          |  ^
+                                          |  +--rights ended while authenticating
+                                          +--token--> AUTHENTICATING
+                                          +--close--> (none)
 
 - The token is the first message for a document. It is checked with
   ``hub.auth.Tokens``, then the user and room as on ``/yjs``
@@ -32,10 +35,18 @@ outbound path); this module adds the Hocuspocus dialect on top
 - Until its first document authenticates the socket is bounded by
   ``hub.limits.AuthGuard`` (deadline, bytes, messages); afterwards frames
   for open documents are charged to their session, the rest to the socket.
+- Rights that end for one document (its token expires, its user's unit
+  leaves the planning session, the session's state or the user's roles
+  change) end that document only: the hub sends it a close message with the
+  reason (the provider's ``close`` event, code 1000) and treats it as
+  denied, and the socket and its other documents go on. The app attaches
+  the provider again (a new token) to get the rights it has now. A disabled
+  user's socket closes whole (4403): every document on it is theirs.
 - Keepalive: providers that send their version (4.x) get a connection-level
   ping every ``ping_interval`` seconds and answer with a pong; older ones
-  get their own awareness back, as Hocuspocus servers do. Either keeps the
-  provider's 30 s silence check from reconnecting.
+  (3.x, which know no ping) get a frame addressed to no document, which
+  they drop after noting that something arrived. Either keeps the
+  provider's 30 s silence check from reconnecting, awareness on or off.
 
 Bad input closes only this socket: undecodable frames 4000, unknown types
 4002, a bad document name 4004, a second token for a document 4005, a
@@ -54,6 +65,7 @@ from hub.auth import Identity, TokenError
 from hub.connection import Connection
 from hub.hocuspocus_live import Bridge
 from hub.limits import BURST_SECONDS, AuthGuard, DraftQuota, TokenBucket
+from hub.sessions import REVOKED
 from rooms import codec
 from rooms import hocuspocus_codec as hp
 from rooms.draft import Draft, Outgoing
@@ -67,7 +79,7 @@ if TYPE_CHECKING:
     from hub.sessions import Session
     from hub.state import Hub
 
-__all__ = ["PENDING_PER_DRAFT", "DocState", "HocusDoc", "HocusSocket", "HocuspocusStats", "draft_key"]
+__all__ = ["PENDING_PER_DRAFT", "PER_DOCUMENT", "DocState", "HocusDoc", "HocusSocket", "HocuspocusStats", "draft_key"]
 
 log = logging.getLogger("tongpin.hocuspocus")
 
@@ -75,6 +87,10 @@ PENDING_PER_DRAFT = 8  # frames a draft may have held while it authenticates (to
 ONE_USER = "forbidden: every document on one connection is opened by the same user"
 _PING = Outgoing(hp.PING)
 _PONG = Outgoing(hp.PONG)
+_KEEPALIVE = Outgoing(hp.KEEPALIVE)
+# Revocations that end one document; the rest (rate limits, a disabled user, ...) close the socket.
+PER_DOCUMENT = frozenset({CloseCode.AUTH_EXPIRED, CloseCode.RIGHTS_CHANGED, CloseCode.FORBIDDEN})
+SOCKET_WIDE_REASONS = frozenset({REVOKED["user_disabled"]})  # the user owns every document on the socket
 
 
 def draft_key(address: str) -> DraftKey | None:
@@ -86,13 +102,14 @@ def draft_key(address: str) -> DraftKey | None:
 
 
 class HocuspocusStats:
-    __slots__ = ("denied_total", "documents", "events_total", "sockets", "sockets_total")
+    __slots__ = ("denied_total", "documents", "ended_total", "events_total", "sockets", "sockets_total")
 
     def __init__(self) -> None:
         self.sockets = 0
         self.sockets_total = 0
         self.documents = 0
         self.denied_total = 0
+        self.ended_total = 0
         self.events_total = 0
 
     def metric_rows(self) -> list[tuple[str, str, str, float]]:
@@ -101,6 +118,12 @@ class HocuspocusStats:
             ("tongpin_hocuspocus_sockets_total", "counter", "/hocuspocus sockets accepted.", self.sockets_total),
             ("tongpin_hocuspocus_documents", "gauge", "Drafts open on /hocuspocus sockets.", self.documents),
             ("tongpin_hocuspocus_denied_total", "counter", "Documents answered permission denied.", self.denied_total),
+            (
+                "tongpin_hocuspocus_ended_total",
+                "counter",
+                "Documents the hub ended (rights ended) while their socket went on.",
+                self.ended_total,
+            ),
             (
                 "tongpin_hocuspocus_events_total",
                 "counter",
@@ -142,13 +165,15 @@ _PREFIXED = _Prefixed()
 class DocState(enum.Enum):
     AUTHENTICATING = "authenticating"  # token being checked, draft loading; frames held
     OPEN = "open"
-    DENIED = "denied"  # permission denied; frames dropped until a new token
+    DENIED = "denied"  # permission denied, or ended by the hub; frames dropped until a new token
 
 
 class HocusDoc:
     """One document address on a socket: a draft's peer, speaking this dialect.
 
-    To ``hub.sessions`` it is what a session closes: closing it closes the socket.
+    To ``hub.sessions`` it is what a session closes: a revocation of this
+    document's rights (``PER_DOCUMENT``) ends this document alone, anything
+    else closes the socket.
     """
 
     __slots__ = (
@@ -156,6 +181,7 @@ class HocusDoc:
         "_stored",
         "address",
         "draft",
+        "ended",
         "held",
         "key",
         "pending",
@@ -181,6 +207,7 @@ class HocusDoc:
         self.pending_bytes = 0
         self.step1s = 0
         self.held: list[Outgoing] | None = []  # what the draft sends before the authenticated answer is out
+        self.ended: int | None = None  # the close code, once the hub ended this document
         self._stored = Outgoing(hp.sync_status(self.prefix, True))
 
     def __repr__(self) -> str:
@@ -211,10 +238,13 @@ class HocusDoc:
 
     @property
     def close_code(self) -> int | None:
-        return self.socket.conn.close_code
+        return self.ended if self.ended is not None else self.socket.conn.close_code
 
     def close_soon(self, code: int, reason: str, *, drop_input: bool = False) -> None:
-        self.socket.conn.close_soon(code, reason, drop_input=drop_input)
+        if code in PER_DOCUMENT and reason not in SOCKET_WIDE_REASONS:
+            self.socket.end(self, CloseCode(code), reason)
+        else:
+            self.socket.conn.close_soon(code, reason, drop_input=drop_input)
 
 
 class HocusSocket:
@@ -263,7 +293,7 @@ class HocusSocket:
         if doc is not None and doc.state is DocState.OPEN:
             assert doc.session is not None
             if doc.session.charge(len(data)):
-                self._handle(doc, frame, data)
+                self._handle(doc, frame)
             return
         if not self._charge(len(data)):
             return
@@ -323,8 +353,8 @@ class HocusSocket:
             self.conn.close_soon(CloseCode.SERVICE_RESTART, "hub is restarting")
             return
         self.quota.open(frame.address)  # raises Closing past max_drafts_per_connection
-        if frame.version is not None and not self.pings:
-            self.pings = True
+        self.pings = self.pings or frame.version is not None
+        if self._ping_timer is None:
             self._arm_ping()
         doc = self.docs[frame.address] = HocusDoc(self, frame.address, key)
         task = asyncio.get_running_loop().create_task(self._admit(doc, frame.text), name="hocuspocus admit")
@@ -393,8 +423,8 @@ class HocusSocket:
             doc.send(out)
         doc.draft = draft
         doc.state = DocState.OPEN
-        for frame, data in self._unhold(doc):  # no await from here on: nothing new arrives in between
-            self._handle(doc, frame, data)
+        for frame, _ in self._unhold(doc):  # no await from here on: nothing new arrives in between
+            self._handle(doc, frame)
 
     def _identity(self, token: str) -> Identity:
         gate = self.hub.access.gate
@@ -413,11 +443,32 @@ class HocusSocket:
         doc.send_own(hp.permission_denied(doc.prefix, reason[:200]))
 
     def _current(self, doc: HocusDoc) -> bool:
-        return self.docs.get(doc.address) is doc and self.conn.close_code is None
+        """Is ``doc`` still this address's live document (not closed, denied or ended meanwhile)?"""
+        return self.docs.get(doc.address) is doc and doc.state is not DocState.DENIED and self.conn.close_code is None
+
+    def end(self, doc: HocusDoc, code: CloseCode, reason: str) -> None:
+        """The document's rights ended: end it alone, with the reason; the socket and its other documents go on.
+
+        An open document gets a close message (the provider's ``close``
+        event); one still authenticating was never told it is in, so it is
+        denied. Either way it is then a denied address: its frames are
+        dropped until the provider sends a new token or closes it.
+        """
+        if not self._current(doc):
+            return
+        why = f"{code.name.lower()}: {reason}"[:200]
+        doc.ended = code
+        if doc.state is DocState.OPEN:
+            doc.send_own(hp.close(doc.prefix, why))
+        else:
+            doc.send_own(hp.permission_denied(doc.prefix, why))
+        doc.state = DocState.DENIED
+        self.hub.hocuspocus.ended_total += 1
+        self._release(doc)
 
     # -- an open document -------------------------------------------------------
 
-    def _handle(self, doc: HocusDoc, frame: Frame, data: bytes) -> None:
+    def _handle(self, doc: HocusDoc, frame: Frame) -> None:
         draft = doc.draft
         assert draft is not None and doc.session is not None
         kind = frame.type
@@ -435,11 +486,7 @@ class HocusSocket:
                 doc.session.on_denied()  # answered with sync status 0 (``HocusDoc.send``)
             elif draft.updates_in == applied:
                 doc.on_stored(1)  # nothing to store (an empty update from a read-only peer)
-        elif kind is HocusType.AWARENESS:
-            draft.receive(doc, frame.message)
-            if not self.pings:
-                self.conn.send(Outgoing(data))
-        elif kind is HocusType.QUERY_AWARENESS:
+        elif kind is HocusType.AWARENESS or kind is HocusType.QUERY_AWARENESS:
             draft.receive(doc, frame.message)
         elif kind is HocusType.STATELESS:
             self.bridge.command(doc, frame.text)
@@ -453,6 +500,10 @@ class HocusSocket:
         if self.docs.get(doc.address) is doc:
             del self.docs[doc.address]
         self.quota.close(doc.address)
+        self._release(doc)
+
+    def _release(self, doc: HocusDoc) -> None:
+        """What the document held: frames, subscriptions, its place in the draft, its session."""
         self._unhold(doc)
         self.bridge.drop(doc)
         if doc.session is not None:
@@ -477,7 +528,7 @@ class HocusSocket:
         self._ping_timer = asyncio.get_running_loop().call_later(self.hub.settings.ping_interval, self._ping)
 
     def _ping(self) -> None:
-        self.conn.send(_PING)
+        self.conn.send(_PING if self.pings else _KEEPALIVE)
         self._arm_ping()
 
     def on_gone(self, conn: Connection) -> None:

@@ -37,7 +37,7 @@ from rooms.channels import BadChannel, Channel, Kind, Refused, authorize, parse_
 from rooms.event_store import Position
 from rooms.events import Event
 from rooms.fanout import Attached, Since, Subscription
-from rooms.live_codec import MAX_COMMAND_BYTES, MAX_EPOCH_CHARS, MAX_ID, CommandError, ErrorCode
+from rooms.live_codec import MAX_EPOCH_CHARS, MAX_ID, CommandError, ErrorCode, decode_object
 from rooms.store import StoreUnavailable
 from schema.close_codes import CloseCode
 
@@ -63,14 +63,7 @@ class ChannelCommand(NamedTuple):
 
 def decode_command(payload: str) -> ChannelCommand:
     """One stateless payload as a command; ``CommandError`` says what is wrong."""
-    if len(payload) > MAX_COMMAND_BYTES or len(payload.encode("utf-8")) > MAX_COMMAND_BYTES:
-        raise CommandError(ErrorCode.TOO_LARGE, f"a command is at most {MAX_COMMAND_BYTES} bytes")
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise CommandError(ErrorCode.BAD_JSON, "a command is one JSON object") from None
-    if not isinstance(body, dict):
-        raise CommandError(ErrorCode.BAD_JSON, "a command is one JSON object")
+    body = decode_object(payload)
     raw_id = body.get("id")
     id_ = raw_id if type(raw_id) is int and 0 <= raw_id <= MAX_ID else None
     if raw_id is not None and id_ is None:

@@ -8,21 +8,25 @@
   endpoint checks the token before it accepts, so it never has such a socket.
 - ``DraftQuota``: how many drafts one connection may hold open (dialects that
   multiplex documents on one socket; a y-websocket socket holds one).
+- ``RefusalLimit``: client addresses whose websocket upgrades keep being
+  refused (bad token, disallowed Origin) are answered 429 for a cooldown,
+  before any token is checked (``hub.gate``).
 
-Each refusal is a ``rooms.errors.Closing`` carrying its close code.
+Each refusal after an accept is a ``rooms.errors.Closing`` carrying its close code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rooms.errors import Closing
 from schema.close_codes import CloseCode
 
-__all__ = ["BURST_SECONDS", "AuthGuard", "DraftQuota", "Limits", "TokenBucket"]
+__all__ = ["BURST_SECONDS", "AuthGuard", "DraftQuota", "Limits", "RefusalLimit", "TokenBucket"]
 
 BURST_SECONDS = 4.0  # a bucket holds this many seconds of its rate
 
@@ -129,3 +133,88 @@ class DraftQuota:
 
     def close(self, name: str) -> None:
         self.names.discard(name)
+
+
+class _Refusals:
+    __slots__ = ("blocked_until", "count", "since")
+
+    def __init__(self, now: float) -> None:
+        self.since = now
+        self.count = 0
+        self.blocked_until = 0.0
+
+    def expires(self, cooldown: float) -> float:
+        """When this record no longer matters: its block ends, or its window."""
+        return self.blocked_until or self.since + cooldown
+
+
+class RefusalLimit:
+    """Refused upgrades per client address: ``limit`` within ``cooldown`` seconds blocks it for ``cooldown``.
+
+    A refused upgrade costs the hub an HMAC and an audit row; a client that
+    guesses tokens, or a misconfigured one in a reconnect loop, could make it
+    pay that without end. ``refused`` counts an address's refusals in a
+    window of ``cooldown`` seconds from its first; the ``limit``-th blocks the
+    address for ``cooldown`` seconds, during which ``blocked`` says so and the
+    gate answers 429 without looking at the token. Attempts while blocked do
+    not extend the block, so a client that stops failing gets back in on time;
+    one that keeps failing is blocked again after ``limit`` more refusals.
+    Other addresses are never affected. ``limit`` 0 turns it off.
+
+    Memory is bounded: addresses are kept in the order they were last
+    refused, those idle past their window are forgotten as new ones come, and
+    past ``max_addresses`` the oldest is forgotten.
+    """
+
+    __slots__ = ("_addresses", "cooldown", "limit", "max_addresses")
+
+    def __init__(self, limit: int, cooldown: float, *, max_addresses: int = 100_000) -> None:
+        self.limit = limit
+        self.cooldown = cooldown
+        self.max_addresses = max_addresses
+        self._addresses: OrderedDict[str, _Refusals] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+    def blocked(self, address: str | None, now: float | None = None) -> float:
+        """Seconds ``address`` stays blocked (0.0: not blocked)."""
+        if self.limit <= 0 or address is None:
+            return 0.0
+        entry = self._addresses.get(address)
+        if entry is None or not entry.blocked_until:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        if now < entry.blocked_until:
+            return entry.blocked_until - now
+        del self._addresses[address]  # the block is over: a fresh start
+        return 0.0
+
+    def refused(self, address: str | None, now: float | None = None) -> bool:
+        """Count one refused upgrade; True when it blocks ``address``."""
+        if self.limit <= 0 or address is None:
+            return False
+        now = time.monotonic() if now is None else now
+        entry = self._addresses.pop(address, None)
+        if entry is None or now >= entry.expires(self.cooldown):
+            entry = _Refusals(now)
+        self._addresses[address] = entry  # newest last
+        self._forget_idle(now)
+        if entry.blocked_until:
+            return False
+        entry.count += 1
+        if entry.count < self.limit:
+            return False
+        entry.blocked_until = now + self.cooldown
+        return True
+
+    def _forget_idle(self, now: float, most: int = 2) -> None:
+        """Forget the oldest addresses if over the cap, or if idle (a few per call: constant cost)."""
+        addresses = self._addresses
+        while len(addresses) > self.max_addresses:
+            addresses.popitem(last=False)
+        for _ in range(most):
+            oldest = next(iter(addresses.values()))
+            if now < oldest.expires(self.cooldown):
+                return
+            addresses.popitem(last=False)

@@ -58,7 +58,6 @@ from rooms.store import DraftKey, StoreUnavailable
 from schema.close_codes import CloseCode
 
 if TYPE_CHECKING:
-    from hub.access import Access
     from hub.connection import Connection
     from hub.live import Live
     from hub.sessions import Session
@@ -87,7 +86,7 @@ async def live_endpoint(ws: WebSocket) -> None:
         return
     client_addr = client_address(ws)
     try:
-        session = await _admit(access, identity, client_addr)
+        session = await access.gate.open_socket(identity, LIVE_KEY, client_addr, "/live")
     except Closing as refused:
         await ws.close(refused.code, refused.reason)
         return
@@ -114,28 +113,6 @@ async def live_endpoint(ws: WebSocket) -> None:
         )
     )
     await socket.run(client.on_frame, client.on_gone)
-
-
-async def _admit(access: Access, identity: Identity, client: str | None) -> Session:
-    """The directory's current rights for ``identity`` and a session, or ``Closing``."""
-    sessions = access.sessions
-    current = identity
-    try:
-        if identity.anonymous:
-            return sessions.admit(identity, None, LIVE_KEY, client)
-        try:
-            user = await sessions.lookup_user(identity.sub)
-        except StoreUnavailable as exc:
-            raise Closing(CloseCode.TRY_AGAIN_LATER, "directory unavailable; try again") from exc
-        if user is None:
-            raise Closing(CloseCode.FORBIDDEN, "unknown user")
-        current = Identity.of(user, identity.exp)
-        if user.disabled:
-            raise Closing(CloseCode.FORBIDDEN, "user disabled")
-        return sessions.admit(current, user, LIVE_KEY, client)
-    except Closing as refused:
-        access.gate.refused(current, client, "/live", refused.reason, refused.code)
-        raise
 
 
 class LiveClient:
@@ -267,8 +244,15 @@ class LiveClient:
         if cmd.presence:
             self.present.add(name)
             identity = self.identity
-            entry = Entry(self.session_id, identity.sub, identity.name, identity.unit, tuple(sorted(identity.roles)),
-                          None, "active")
+            entry = Entry(
+                self.session_id,
+                identity.sub,
+                identity.name,
+                identity.unit,
+                tuple(sorted(identity.roles)),
+                None,
+                "active",
+            )
             self.live.presence.join(name, entry, self)
 
     def _unsubscribe(self, cmd: Unsubscribe) -> None:
@@ -292,8 +276,9 @@ class LiveClient:
         name = cmd.channel.name
         if name not in self.present:
             self._error(
-                CommandError(ErrorCode.NOT_SUBSCRIBED, "subscribe to the room with presence first", id=cmd.id,
-                             channel=name)
+                CommandError(
+                    ErrorCode.NOT_SUBSCRIBED, "subscribe to the room with presence first", id=cmd.id, channel=name
+                )
             )
             return
         self.live.presence.update(name, self.session_id, cmd.draft, cmd.state)
@@ -351,8 +336,9 @@ class LiveClient:
         self.socket.send(wire, frames=len(events))
 
     def on_reset(self, sub: Subscription, position: Position) -> None:
-        self.socket.send(frame({"type": "reset", "channel": sub.channel, "epoch": position.epoch,
-                                "offset": position.top}))
+        self.socket.send(
+            frame({"type": "reset", "channel": sub.channel, "epoch": position.epoch, "offset": position.top})
+        )
 
     def on_presence(self, channel: str, update: PresenceUpdate) -> None:
         self.socket.send_presence(channel, update)

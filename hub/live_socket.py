@@ -1,10 +1,9 @@
-"""One ``WS /live`` socket: its state machine and its bounded outbound path.
+"""One ``WS /live`` socket: its frames in, its bounded outbound path.
 
-As ``hub.connection`` for documents: with the ``tongpin.raw`` extension the
-socket detaches from its ASGI task once admitted (inbound frames arrive by
-plain calls, in order) and frames go straight to the transport, whose buffer
-is the queue. Without it a bounded deque is drained by one writer task
-through ASGI ``send``.
+The socket's life (state, inbound loop, close, the ASGI writer when the
+``tongpin.raw`` extension is absent) is ``hub.client_socket``'s, as for
+documents; with the extension frames go straight to the transport, whose
+buffer is the queue.
 
 Two kinds of outbound frames:
 - **Discrete** (events, answers): never dropped. Past ``max_outbound``
@@ -19,16 +18,13 @@ Two kinds of outbound frames:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from hub.ws_protocol import RAW_EXTENSION, RawSocket
+from hub.client_socket import ClientSocket, SocketState
 from rooms.presence import PresenceUpdate, merge_updates
 from schema.close_codes import CloseCode
 
@@ -38,69 +34,29 @@ log = logging.getLogger("tongpin.live")
 
 MERGE_RETRY = 0.05  # seconds between looks at a slow client's buffer
 
-
-class SocketState(enum.Enum):
-    OPEN = "open"
-    CLOSING = "closing"  # close sent, waiting for the socket to go
-    CLOSED = "closed"
-
-
-_NEXT = {
-    SocketState.OPEN: {SocketState.CLOSING, SocketState.CLOSED},
-    SocketState.CLOSING: {SocketState.CLOSED},
-    SocketState.CLOSED: set(),
-}
-
 MessageHandler = Callable[[str | None, bytes | None], None]
 
 
-class LiveSocket:
+class LiveSocket(ClientSocket):
     __slots__ = (
-        "__weakref__",
         "_merge_timer",
         "_merged",
         "_on_gone",
         "_on_message",
-        "_queue",
-        "_queued_bytes",
-        "_ready",
-        "_writer",
-        "close_code",
         "frames_out",
         "low_water",
-        "max_outbound",
-        "raw",
-        "state",
-        "ws",
     )
 
+    KIND = "live socket"
+
     def __init__(self, ws: WebSocket, *, max_outbound: int, use_raw: bool = True) -> None:
-        self.ws: WebSocket | None = ws
-        ext = ws.scope.get("extensions") or {}
-        raw = ext.get(RAW_EXTENSION, {}).get("socket") if use_raw else None
-        self.raw: RawSocket | None = raw
-        self.state = SocketState.OPEN
-        self.max_outbound = max_outbound
         self.low_water = min(64 * 1024, max_outbound // 4)
-        self.close_code: int | None = None
         self.frames_out = 0
         self._on_message: MessageHandler | None = None
         self._on_gone: Callable[[], None] | None = None
         self._merged: dict[str, PresenceUpdate] = {}
         self._merge_timer: asyncio.TimerHandle | None = None
-        self._queue: deque[bytes] | None = None
-        self._queued_bytes = 0
-        self._ready: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
-        if raw is None:
-            self._queue = deque()
-            self._ready = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._drain(), name="live writer")
-
-    def _move(self, to: SocketState) -> None:
-        if to not in _NEXT[self.state]:
-            raise RuntimeError(f"live socket cannot go from {self.state.value} to {to.value}")
-        self.state = to
+        super().__init__(ws, max_outbound=max_outbound, use_raw=use_raw, state=SocketState.OPEN)
 
     def is_open(self) -> bool:
         return self.state is SocketState.OPEN
@@ -115,19 +71,7 @@ class LiveSocket:
         """
         self._on_message = on_message
         self._on_gone = on_gone
-        if self.raw is not None:
-            self.raw.detach(self)
-            self.ws = None  # the ASGI side is done with; keep nothing of it
-            return
-        assert self.ws is not None
-        try:
-            while True:
-                message = await self.ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                self.on_message(message)
-        finally:
-            self.on_disconnect(1005)
+        await self._serve()
 
     def on_message(self, message: Mapping[str, Any]) -> None:
         if self.state is not SocketState.OPEN or self._on_message is None:
@@ -138,13 +82,7 @@ class LiveSocket:
             log.exception("unexpected error handling a live frame")
             self.close_soon(CloseCode.INTERNAL_ERROR, "internal error")
 
-    def on_disconnect(self, code: int) -> None:
-        if self.state is SocketState.CLOSED:
-            return
-        self._move(SocketState.CLOSED)
-        if self._writer is not None:
-            self._writer.cancel()
-            self._writer = None
+    def _ended(self) -> None:
         if self._merge_timer is not None:
             self._merge_timer.cancel()
             self._merge_timer = None
@@ -167,9 +105,9 @@ class LiveSocket:
         if self.state is not SocketState.OPEN:
             return
         if self.buffered() > self.max_outbound:
-            self.close_soon(CloseCode.BEHIND, "fell behind; resubscribe from your last epoch and offset")
+            self._behind()
             return
-        self._enqueue(wire, frames)
+        self._send_run(wire, frames)
 
     def send_all(self, frames: list[bytes]) -> None:
         """Several discrete frames at once (a recovery), checked against the bound once.
@@ -181,11 +119,14 @@ class LiveSocket:
         if self.state is not SocketState.OPEN or not frames:
             return
         if self.buffered() > self.max_outbound:
-            self.close_soon(CloseCode.BEHIND, "fell behind; resubscribe from your last epoch and offset")
+            self._behind()
             return
-        self._enqueue(b"".join(frames), len(frames))
+        self._send_run(b"".join(frames), len(frames))
 
-    def _enqueue(self, wire: bytes, frames: int) -> None:
+    def _behind(self) -> None:
+        self.close_soon(CloseCode.BEHIND, "fell behind; resubscribe from your last epoch and offset")
+
+    def _send_run(self, wire: bytes, frames: int) -> None:
         # Callers hand over whole runs (the events of one step, a recovery), so a
         # socket gets one transport write per run: one syscall, not one per frame.
         self.frames_out += frames
@@ -193,10 +134,7 @@ class LiveSocket:
         if raw is not None:
             raw.write(wire)
             return
-        assert self._queue is not None and self._ready is not None
-        self._queue.append(wire)
-        self._queued_bytes += len(wire)
-        self._ready.set()
+        self._enqueue(wire)
 
     def send_presence(self, channel: str, update: PresenceUpdate) -> None:
         """A snapshot-like frame: merged with the pending one while the client is behind."""
@@ -224,45 +162,9 @@ class LiveSocket:
         for update in merged.values():
             self.send(update.frame())
 
-    async def _drain(self) -> None:
-        assert self._queue is not None and self._ready is not None
-        queue, ready = self._queue, self._ready
-        while True:
-            await ready.wait()
-            ready.clear()
-            while queue:
-                frame = queue.popleft()
-                self._queued_bytes -= len(frame)
-                if self.ws is None:
-                    return
-                try:
-                    for text in _payload_texts(frame):
-                        await self.ws.send({"type": "websocket.send", "text": text})
-                except (RuntimeError, OSError):
-                    return
-
-    # -- closing --------------------------------------------------------
-
-    def close_soon(self, code: int, reason: str, *, drop_input: bool = False) -> None:
-        """Close from synchronous code: at once when raw, else as a task.
-
-        ``drop_input`` (raw only): read nothing more from this socket (a flood).
-        Same signature as ``hub.connection.Connection.close_soon``, which
-        ``hub.sessions`` calls on both.
-        """
-        if self.state is not SocketState.OPEN:
-            return
-        self._move(SocketState.CLOSING)
-        self.close_code = code
-        if self.raw is not None:
-            self.raw.close(code, reason, drop_input=drop_input)
-        else:
-            asyncio.get_running_loop().create_task(self._send_close(code, reason), name="live close")
-
-    async def _send_close(self, code: int, reason: str) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(RuntimeError, OSError):  # the peer may be gone already
-                await self.ws.close(code, reason)
+    async def _write(self, ws: WebSocket, payload: bytes) -> None:
+        for text in _payload_texts(payload):
+            await ws.send({"type": "websocket.send", "text": text})
 
 
 def _payload_texts(wire: bytes) -> list[str]:

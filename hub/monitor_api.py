@@ -34,8 +34,9 @@ alert's unit (or of the unit it was escalated to) act on it.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -54,6 +55,7 @@ from rooms.monitor import (
     Alert,
     AlertQuery,
     IllegalTransition,
+    MonitorStore,
     Rule,
     Source,
     alert_json,
@@ -62,12 +64,15 @@ from rooms.monitor import (
 from rooms.workflow import CITY_TZ, Forbidden, Invalid, NotFound
 from rooms.workflow import Actor as WorkflowActor
 from rooms.workflow_store import Recipient
+from workers.monitor.guard import literal_address, refusal
 from workers.monitor.text import normalise
 
 if TYPE_CHECKING:
     from hub.state import Hub
 
 __all__ = ["monitor_routes"]
+
+T = TypeVar("T")
 
 MANAGE_ROLES = frozenset({Role.MONITOR, Role.COMMANDER, Role.CHIEF_EDITOR})
 ACT_ROLES = frozenset({Role.MONITOR, Role.COMMANDER})  # on any alert
@@ -145,19 +150,27 @@ def _string(body: dict[str, Any], name: str, limit: int, default: str | None = N
 SOURCE_FIELDS = {"url", "name", "interval", "timeout", "enabled"}
 
 
-def _url(body: dict[str, Any]) -> str:
+def _url(body: dict[str, Any], allow_private: bool) -> str:
+    """The feed URL; one naming an internal IP address is refused (422) unless such fetches are allowed.
+
+    Host names are checked when the monitor connects (``workers.monitor.guard``).
+    """
     url = _string(body, "url", 2000)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("url: an http:// or https:// URL with a host")
+    address = literal_address(parts.hostname)
+    reason = refusal(address) if address is not None and not allow_private else None
+    if reason is not None:
+        raise ApiError(422, "invalid", f"url: {reason}; the monitor fetches from public addresses only")
     return url
 
 
-def _source_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def _source_fields(request: Request, body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     _only(body, SOURCE_FIELDS)
     out: dict[str, Any] = {}
     if "url" in body or not partial:
-        out["url"] = _url(body)
+        out["url"] = _url(body, _hub(request).settings.monitor_allow_private)
     if "name" in body or not partial:
         out["name"] = _string(body, "name", 200, urlsplit(out.get("url", "")).hostname or "")
     if "interval" in body or not partial:
@@ -169,52 +182,60 @@ def _source_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-async def list_sources(request: Request) -> Response:
+async def _list(request: Request, read: Callable[[MonitorStore, str | None, int], Awaitable[list[Any]]]) -> Response:
+    """A page of sources or rules (ordered by id; the cursor is the last id)."""
     await _manager(request)
     limit = _limit(request)
-    found = await _hub(request).monitor.sources(after=request.query_params.get("cursor"), limit=limit)
-    return _page([s.json() for s in found], limit, found[-1].id if found else "")
+    found = await read(_hub(request).monitor, request.query_params.get("cursor"), limit)
+    return _page([x.json() for x in found], limit, found[-1].id if found else "")
+
+
+def _found(kind: str, found: T | None) -> T:
+    if found is None:
+        raise ApiError(404, "not_found", f"no such {kind}")
+    return found
+
+
+async def _delete(
+    request: Request, kind: str, delete: Callable[[MonitorStore], Callable[[str, Actor, float], Awaitable[bool]]]
+) -> Response:
+    who = await _manager(request)
+    if not await delete(_hub(request).monitor)(request.path_params["id"], _actor(request, who), time.time()):
+        raise ApiError(404, "not_found", f"no such {kind}")
+    return Response(status_code=204)
+
+
+async def list_sources(request: Request) -> Response:
+    return await _list(request, lambda m, after, limit: m.sources(after=after, limit=limit))
 
 
 async def create_source(request: Request) -> Response:
     who = await _manager(request)
-    fields = _source_fields(await _json_object(request), partial=False)
+    fields = _source_fields(request, await _json_object(request), partial=False)
     now = time.time()
     source = Source(new_id("src"), created_by=who.sub, created_at=now, updated_at=now, **fields)
     created = await _hub(request).monitor.create_source(source, _actor(request, who))
     return JSONResponse(created.json(), status_code=201)
 
 
-async def _source_or_404(request: Request) -> Source:
-    found = await _hub(request).monitor.source(request.path_params["id"])
-    if found is None:
-        raise ApiError(404, "not_found", "no such source")
-    return found
-
-
 async def get_source(request: Request) -> Response:
     await _manager(request)
-    return JSONResponse((await _source_or_404(request)).json())
+    return JSONResponse(_found("source", await _hub(request).monitor.source(request.path_params["id"])).json())
 
 
 async def patch_source(request: Request) -> Response:
     who = await _manager(request)
-    fields = _source_fields(await _json_object(request), partial=True)
+    fields = _source_fields(request, await _json_object(request), partial=True)
     if not fields:
         raise invalid(f"send at least one of {', '.join(sorted(SOURCE_FIELDS))}")
     updated = await _hub(request).monitor.update_source(
         request.path_params["id"], fields, _actor(request, who), time.time()
     )
-    if updated is None:
-        raise ApiError(404, "not_found", "no such source")
-    return JSONResponse(updated.json())
+    return JSONResponse(_found("source", updated).json())
 
 
 async def delete_source(request: Request) -> Response:
-    who = await _manager(request)
-    if not await _hub(request).monitor.delete_source(request.path_params["id"], _actor(request, who), time.time()):
-        raise ApiError(404, "not_found", "no such source")
-    return Response(status_code=204)
+    return await _delete(request, "source", lambda m: m.delete_source)
 
 
 # -- rules --------------------------------------------------------------------------------
@@ -272,10 +293,7 @@ async def _rule(request: Request, body: dict[str, Any], base: Rule) -> Rule:
 
 
 async def list_rules(request: Request) -> Response:
-    await _manager(request)
-    limit = _limit(request)
-    found = await _hub(request).monitor.rules(after=request.query_params.get("cursor"), limit=limit)
-    return _page([r.json() for r in found], limit, found[-1].id if found else "")
+    return await _list(request, lambda m, after, limit: m.rules(after=after, limit=limit))
 
 
 async def create_rule(request: Request) -> Response:
@@ -288,10 +306,7 @@ async def create_rule(request: Request) -> Response:
 
 
 async def _rule_or_404(request: Request) -> Rule:
-    found = await _hub(request).monitor.rule(request.path_params["id"])
-    if found is None:
-        raise ApiError(404, "not_found", "no such rule")
-    return found
+    return _found("rule", await _hub(request).monitor.rule(request.path_params["id"]))
 
 
 async def get_rule(request: Request) -> Response:
@@ -304,16 +319,11 @@ async def patch_rule(request: Request) -> Response:
     body = await _json_object(request)
     rule = await _rule(request, body, await _rule_or_404(request))
     updated = await _hub(request).monitor.update_rule(rule, _actor(request, who))
-    if updated is None:
-        raise ApiError(404, "not_found", "no such rule")
-    return JSONResponse(updated.json())
+    return JSONResponse(_found("rule", updated).json())
 
 
 async def delete_rule(request: Request) -> Response:
-    who = await _manager(request)
-    if not await _hub(request).monitor.delete_rule(request.path_params["id"], _actor(request, who), time.time()):
-        raise ApiError(404, "not_found", "no such rule")
-    return Response(status_code=204)
+    return await _delete(request, "rule", lambda m: m.delete_rule)
 
 
 # -- alerts -------------------------------------------------------------------------------

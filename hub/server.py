@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import uvicorn
 
@@ -13,21 +15,80 @@ from hub.config import Settings
 from hub.http_protocol import with_head_timeout
 from hub.state import Hub
 from hub.ws_protocol import TongpinWSProtocol
+from rooms.store import SchemaTooNew, StoreUnavailable
 
-__all__ = ["TongpinServer", "build_server"]
+__all__ = ["StartupRefusal", "TongpinServer", "build_server"]
+
+# What stops a node from starting that the operator fixes without reading a
+# traceback: a database schema newer than this code, a store it cannot reach.
+StartupRefusal = SchemaTooNew | StoreUnavailable
+
+Message = MutableMapping[str, Any]
 
 log = logging.getLogger("tongpin.server")
 
 
+class _StartupRefusals:
+    """The app, with a ``StartupRefusal`` in the lifespan kept instead of logged.
+
+    Starlette reports a failed start-up to uvicorn with the traceback as its
+    message, and uvicorn logs it. For a ``StartupRefusal`` the message is
+    dropped and the error kept in ``error``, for ``tongpin serve`` to print
+    as one line; any other failure keeps its traceback.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.error: StartupRefusal | None = None
+
+    async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)  # sent once the exception shows what failed
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except BaseException as exc:
+            if held and isinstance(exc, StartupRefusal):
+                self.error = exc
+                held[0] = {**held[0], "message": ""}
+            raise
+        finally:
+            for message in held:
+                await send(message)
+
+
 class TongpinServer(uvicorn.Server):
-    """uvicorn's server, with the hub flushed between "stop accepting" and 1012."""
+    """uvicorn's server, with the hub flushed between "stop accepting" and 1012.
+
+    A ``StartupRefusal`` ends ``run`` quietly, with ``startup_error`` set.
+    """
 
     def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
         super().__init__(config)
         self.hub = hub
+        self._refusals = _StartupRefusals(config.app)
+        config.app = self._refusals
+
+    @property
+    def startup_error(self) -> StartupRefusal | None:
+        return self._refusals.error
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        try:
+            await super().startup(sockets)
+        except SystemExit:  # uvicorn's answer to a failed lifespan start-up
+            if self.startup_error is None:
+                raise
+            self.should_exit = True
+            return
         if self.should_exit or not self.servers:
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]

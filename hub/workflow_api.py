@@ -113,6 +113,11 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
+def _workflow(request: Request) -> WorkflowStore:
+    workflow: WorkflowStore = _hub(request).workflow
+    return workflow
+
+
 async def _actor(request: Request) -> Actor:
     _, user = await _identify(request)
     kinds = {u.code: u.kind for u in await _hub(request).live.lookup.units()}
@@ -132,6 +137,12 @@ def _done(request: Request, change: Change[Any]) -> None:
 
 def _json(value: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(value, status_code=status)
+
+
+def _answer(request: Request, change: Change[Any], status: int = 200) -> JSONResponse:
+    """The changed thing's JSON, once its events are announced (``_done``)."""
+    _done(request, change)
+    return _json(change.value.to_json(), status)
 
 
 def _page(page: Page[Any]) -> JSONResponse:
@@ -168,6 +179,17 @@ class Fields:
         if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
             raise Invalid(name, f"a text of {'1' if required else '0'} to {limit} characters")
         return value.strip()
+
+    def name(self, name: str, what: str = "1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit") -> str | None:
+        """An optional id of a session or draft (``rooms.names.valid_name``)."""
+        value = self.body.get(name)
+        if value is not None and not (isinstance(value, str) and valid_name(value)):
+            raise Invalid(name, what)
+        return value
+
+    def present(self, readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+        """The fields sent of ``readers`` (name → reader), each read and checked: a patch."""
+        return {name: read(name) for name, read in readers.items() if self.has(name)}
 
     def optional_text(self, name: str, *, limit: int = MAX_TITLE) -> str | None:
         return None if self.body.get(name) is None else self.text(name, limit=limit)
@@ -294,31 +316,43 @@ def _filters(request: Request, machine: Machine | None) -> Filters:
     return Filters(status, unit, after, before, int(raw_limit), cursor)
 
 
-async def _listed(request: Request, read: Callable[[], Awaitable[Page[Any]]]) -> Response:
-    try:
-        return _page(await read())
-    except Invalid as exc:  # a cursor that is not one
-        raise ApiError(400, "invalid", str(exc)) from None
+def _getter(read: Callable[[Request, Actor], Awaitable[Any]]) -> Handler:
+    """A handler answering one thing's JSON, as the caller may see it."""
+
+    @_endpoint
+    async def get(request: Request) -> Response:
+        return _json((await read(request, await _actor(request))).to_json())
+
+    return get
+
+
+def _lister(machine: Machine | None, read: Callable[[Request, Actor, Filters], Awaitable[Page[Any]]]) -> Handler:
+    """A list's handler: the caller, the query's filters (``machine``: the states of ``status``), a page."""
+
+    @_endpoint
+    async def listed(request: Request) -> Response:
+        actor = await _actor(request)
+        filters = _filters(request, machine)
+        try:
+            return _page(await read(request, actor, filters))
+        except Invalid as exc:  # a cursor that is not one
+            raise ApiError(400, "invalid", str(exc)) from None
+
+    return listed
 
 
 # -- sessions and drafts -------------------------------------------------------------------
 
 
-@_endpoint
-async def list_sessions(request: Request) -> Response:
-    actor = await _actor(request)
-    filters = _filters(request, SESSION)
-    return await _listed(request, lambda: _hub(request).workflow.sessions(actor, filters))
+list_sessions = _lister(SESSION, lambda request, actor, filters: _workflow(request).sessions(actor, filters))
 
 
 @_endpoint
 async def create_session(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), ("title", "member_units", "starts_at", "ends_at", "id"))
-    session_id = f.body.get("id")
-    if session_id is not None and not (isinstance(session_id, str) and valid_name(session_id)):
-        raise Invalid("id", "1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit")
-    change = await _hub(request).workflow.create_session(
+    session_id = f.name("id")
+    change = await _workflow(request).create_session(
         actor,
         title=f.text("title"),
         member_units=f.units("member_units"),
@@ -326,30 +360,19 @@ async def create_session(request: Request) -> Response:
         ends_at=f.time("ends_at"),
         session_id=session_id,
     )
-    _done(request, change)
-    return _json(change.value.to_json(), 201)
+    return _answer(request, change, 201)
 
 
-@_endpoint
-async def get_session(request: Request) -> Response:
-    actor = await _actor(request)
-    session = await _hub(request).workflow.session(actor, _path_name(request, "session"))
-    return _json(session.to_json())
+get_session = _getter(lambda request, actor: _workflow(request).session(actor, _path_name(request, "session")))
 
 
 @_endpoint
 async def patch_session(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), ("title", "starts_at", "ends_at"))
-    patch: dict[str, Any] = {}
-    if f.has("title"):
-        patch["title"] = f.text("title")
-    for name in ("starts_at", "ends_at"):
-        if f.has(name):
-            patch[name] = f.time(name)
-    change = await _hub(request).workflow.update_session(actor, _path_name(request, "session"), patch)
-    _done(request, change)
-    return _json(change.value.to_json())
+    patch = f.present({"title": f.text, "starts_at": f.time, "ends_at": f.time})
+    change = await _workflow(request).update_session(actor, _path_name(request, "session"), patch)
+    return _answer(request, change)
 
 
 @_endpoint
@@ -359,9 +382,8 @@ async def invite(request: Request) -> Response:
     units = f.units("units")
     if not units:
         raise Invalid("units", "name at least one unit")
-    change = await _hub(request).workflow.invite(actor, _path_name(request, "session"), units)
-    _done(request, change)
-    return _json(change.value.to_json())
+    change = await _workflow(request).invite(actor, _path_name(request, "session"), units)
+    return _answer(request, change)
 
 
 @_endpoint
@@ -370,9 +392,8 @@ async def remove_member(request: Request) -> Response:
     unit = request.path_params["unit"]
     if not valid_unit_code(unit):
         raise NotFound("no such unit")
-    change = await _hub(request).workflow.remove_member(actor, _path_name(request, "session"), unit)
-    _done(request, change)
-    return _json(change.value.to_json())
+    change = await _workflow(request).remove_member(actor, _path_name(request, "session"), unit)
+    return _answer(request, change)
 
 
 def _session_action(action: str) -> Handler:
@@ -382,60 +403,46 @@ def _session_action(action: str) -> Handler:
         f = Fields(await _body(request), ("reason",))
         reason = f.text("reason", limit=MAX_TEXT, required=False)
         session = _path_name(request, "session")
-        change = await _hub(request).workflow.session_action(actor, session, action, reason=reason)
-        _done(request, change)
-        return _json(change.value.to_json())
+        change = await _workflow(request).session_action(actor, session, action, reason=reason)
+        return _answer(request, change)
 
     return act
 
 
-@_endpoint
-async def list_drafts(request: Request) -> Response:
-    actor = await _actor(request)
-    filters = _filters(request, None)
-    session = _path_name(request, "session")
-    return await _listed(request, lambda: _hub(request).workflow.drafts(actor, session, filters))
+list_drafts = _lister(
+    None, lambda request, actor, filters: _workflow(request).drafts(actor, _path_name(request, "session"), filters)
+)
 
 
 @_endpoint
 async def create_draft(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), ("title", "lead_unit", "name"))
-    name = f.body.get("name")
-    if name is not None and not (isinstance(name, str) and valid_name(name)):
-        raise Invalid("name", "1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit")
-    change = await _hub(request).workflow.create_draft(
+    name = f.name("name")
+    change = await _workflow(request).create_draft(
         actor,
         _path_name(request, "session"),
         title=f.text("title"),
         lead_unit=f.unit("lead_unit") if f.has("lead_unit") else actor.unit,
         name=name,
     )
-    _done(request, change)
-    return _json(change.value.to_json(), 201)
+    return _answer(request, change, 201)
 
 
-@_endpoint
-async def get_draft(request: Request) -> Response:
-    actor = await _actor(request)
-    draft = await _hub(request).workflow.draft(actor, _path_name(request, "session"), _path_name(request, "name"))
-    return _json(draft.to_json())
+get_draft = _getter(
+    lambda request, actor: _workflow(request).draft(actor, _path_name(request, "session"), _path_name(request, "name"))
+)
 
 
 @_endpoint
 async def patch_draft(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), ("title", "lead_unit"))
-    patch: dict[str, Any] = {}
-    if f.has("title"):
-        patch["title"] = f.text("title")
-    if f.has("lead_unit"):
-        patch["lead_unit"] = f.unit("lead_unit")
-    change = await _hub(request).workflow.update_draft(
+    patch = f.present({"title": f.text, "lead_unit": f.unit})
+    change = await _workflow(request).update_draft(
         actor, _path_name(request, "session"), _path_name(request, "name"), patch
     )
-    _done(request, change)
-    return _json(change.value.to_json())
+    return _answer(request, change)
 
 
 # -- topics -----------------------------------------------------------------------------------
@@ -443,48 +450,31 @@ async def patch_draft(request: Request) -> Response:
 TOPIC_FIELDS = ("title", "angle", "proposed_date", "platforms", "links")
 
 
-def _topic_edits(f: Fields) -> dict[str, Any]:
-    edits: dict[str, Any] = {}
-    if f.has("title"):
-        edits["title"] = f.text("title")
-    if f.has("angle"):
-        edits["angle"] = f.text("angle", limit=MAX_TEXT, required=False)
-    if f.has("proposed_date"):
-        edits["proposed_date"] = f.date("proposed_date")
-    if f.has("platforms"):
-        edits["platforms"] = f.texts("platforms", limit=40, most=20)
-    if f.has("links"):
-        edits["links"] = f.texts("links", limit=2000, most=20)
-    return edits
+def _topic_readers(f: Fields) -> dict[str, Callable[[str], Any]]:
+    """How each topic field is read (``TOPIC_FIELDS``), for a submission and a resubmission's edits."""
+    return {
+        "title": f.text,
+        "angle": functools.partial(f.text, limit=MAX_TEXT, required=False),
+        "proposed_date": f.date,
+        "platforms": functools.partial(f.texts, limit=40, most=20),
+        "links": functools.partial(f.texts, limit=2000, most=20),
+    }
 
 
-@_endpoint
-async def list_topics(request: Request) -> Response:
-    actor = await _actor(request)
-    filters = _filters(request, TOPIC)
-    return await _listed(request, lambda: _hub(request).workflow.topics(actor, filters))
+list_topics = _lister(TOPIC, lambda request, actor, filters: _workflow(request).topics(actor, filters))
 
 
 @_endpoint
 async def submit_topic(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), TOPIC_FIELDS)
-    change = await _hub(request).workflow.submit_topic(
-        actor,
-        title=f.text("title"),
-        angle=f.text("angle", limit=MAX_TEXT, required=False),
-        proposed_date=f.date("proposed_date"),
-        platforms=f.texts("platforms", limit=40, most=20),
-        links=f.texts("links", limit=2000, most=20),
+    change = await _workflow(request).submit_topic(
+        actor, **{name: read(name) for name, read in _topic_readers(f).items()}
     )
-    _done(request, change)
-    return _json(change.value.to_json(), 201)
+    return _answer(request, change, 201)
 
 
-@_endpoint
-async def get_topic(request: Request) -> Response:
-    actor = await _actor(request)
-    return _json((await _hub(request).workflow.topic(actor, _path_id(request, "topic"))).to_json())
+get_topic = _getter(lambda request, actor: _workflow(request).topic(actor, _path_id(request, "topic")))
 
 
 TOPIC_ACTION_FIELDS = {
@@ -502,10 +492,8 @@ def _topic_action(action: str) -> Handler:
     async def act(request: Request) -> Response:
         actor = await _actor(request)
         f = Fields(await _body(request), TOPIC_ACTION_FIELDS[action])
-        session = f.body.get("session")
-        if session is not None and not (isinstance(session, str) and valid_name(session)):
-            raise Invalid("session", "a planning session id")
-        change = await _hub(request).workflow.topic_action(
+        session = f.name("session", "a planning session id")
+        change = await _workflow(request).topic_action(
             actor,
             _path_id(request, "topic"),
             action,
@@ -513,10 +501,9 @@ def _topic_action(action: str) -> Handler:
             session=session,
             draft_title=f.optional_text("draft_title"),
             into=f.ident("into") if f.has("into") else None,
-            edits=_topic_edits(f) if action == "resubmit" else None,
+            edits=f.present(_topic_readers(f)) if action == "resubmit" else None,
         )
-        _done(request, change)
-        return _json(change.value.to_json())
+        return _answer(request, change)
 
     return act
 
@@ -524,27 +511,25 @@ def _topic_action(action: str) -> Handler:
 # -- dispatch ------------------------------------------------------------------------------------
 
 
-@_endpoint
-async def list_tasks(request: Request) -> Response:
-    actor = await _actor(request)
-    filters = _filters(request, TASK)
+async def _tasks(request: Request, actor: Actor, filters: Filters) -> Page[Any]:
     box = request.query_params.get("box", "inbox")
     if box not in BOXES:
         raise ApiError(400, "invalid", f"box: one of {', '.join(BOXES)}")
-    return await _listed(request, lambda: _hub(request).workflow.tasks(actor, box, filters))
+    return await _workflow(request).tasks(actor, box, filters)
+
+
+list_tasks = _lister(TASK, _tasks)
 
 
 @_endpoint
 async def create_task(request: Request) -> Response:
     actor = await _actor(request)
     f = Fields(await _body(request), ("title", "body", "priority", "deadline_at", "recipients", "session"))
-    session = f.body.get("session")
-    if session is not None and not (isinstance(session, str) and valid_name(session)):
-        raise Invalid("session", "a planning session id")
+    session = f.name("session", "a planning session id")
     priority = f.body.get("priority", "normal")
     deadline = f.time("deadline_at", required=True)
     assert deadline is not None
-    change = await _hub(request).workflow.create_task(
+    change = await _workflow(request).create_task(
         actor,
         title=f.text("title"),
         body=f.text("body", limit=MAX_TEXT, required=False),
@@ -553,14 +538,10 @@ async def create_task(request: Request) -> Response:
         recipients=f.recipients("recipients"),
         session=session,
     )
-    _done(request, change)
-    return _json(change.value.to_json(), 201)
+    return _answer(request, change, 201)
 
 
-@_endpoint
-async def get_task(request: Request) -> Response:
-    actor = await _actor(request)
-    return _json((await _hub(request).workflow.task(actor, _path_id(request, "task"))).to_json())
+get_task = _getter(lambda request, actor: _workflow(request).task(actor, _path_id(request, "task")))
 
 
 TASK_ACTION_FIELDS = {"reassign": ("receipt", "to", "reason"), "cancel": ("reason",), "complete": ("reason",)}
@@ -571,7 +552,7 @@ def _task_action(action: str) -> Handler:
     async def act(request: Request) -> Response:
         actor = await _actor(request)
         f = Fields(await _body(request), TASK_ACTION_FIELDS[action])
-        change = await _hub(request).workflow.task_action(
+        change = await _workflow(request).task_action(
             actor,
             _path_id(request, "task"),
             action,
@@ -579,8 +560,7 @@ def _task_action(action: str) -> Handler:
             receipt=f.ident("receipt") if f.has("receipt") else None,
             to=f.recipient("to") if f.has("to") else None,
         )
-        _done(request, change)
-        return _json(change.value.to_json())
+        return _answer(request, change)
 
     return act
 
@@ -590,15 +570,14 @@ def _receipt_action(action: str) -> Handler:
     async def act(request: Request) -> Response:
         actor = await _actor(request)
         f = Fields(await _body(request), ("reason",))
-        change = await _hub(request).workflow.receipt_action(
+        change = await _workflow(request).receipt_action(
             actor,
             _path_id(request, "task"),
             _path_id(request, "receipt"),
             action,
             reason=f.text("reason", limit=MAX_TEXT, required=False),
         )
-        _done(request, change)
-        return _json(change.value.to_json())
+        return _answer(request, change)
 
     return act
 
@@ -609,7 +588,7 @@ def _receipt_action(action: str) -> Handler:
 @_endpoint
 async def get_duty(request: Request) -> Response:
     await _actor(request)
-    workflow = _hub(request).workflow
+    workflow = _workflow(request)
     return _json((await workflow.duty(workflow.clock())).to_json())
 
 
@@ -628,7 +607,7 @@ async def put_rotation(request: Request) -> Response:
     period = f.body.get("period", "weekly")
     if not isinstance(period, str) or period not in PERIODS:
         raise Invalid("period", f"one of {', '.join(PERIODS)}")
-    workflow = _hub(request).workflow
+    workflow = _workflow(request)
     anchor = f.time("anchor_at")
     change = await workflow.put_rotation(
         actor,
@@ -636,8 +615,7 @@ async def put_rotation(request: Request) -> Response:
         period=period,
         anchor_at=anchor if anchor is not None else _default_anchor(period, workflow.clock()),
     )
-    _done(request, change)
-    return _json(change.value.to_json())
+    return _answer(request, change)
 
 
 def workflow_routes() -> list[Route]:

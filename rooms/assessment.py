@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+import orjson
+
 from rooms.workflow import CITY_TZ
 
 __all__ = [
@@ -34,8 +36,10 @@ __all__ = [
     "UnitDay",
     "UnitStats",
     "city_day",
+    "day_row",
     "day_start",
     "summarise",
+    "unit_day",
     "unit_days",
 ]
 
@@ -64,6 +68,7 @@ SELECT min(t) FROM (
     UNION ALL SELECT min(at) FROM review_steps
 ) AS firsts
 """
+ACTIVITY = (RECEIPTS, TOPICS, PUBLISHED, APPROVED)  # ``Activity``'s parts, in its order
 DAYS = (
     "SELECT unit, day, tasks_received, tasks_on_time, ack_seconds, topics_submitted, topics_adopted, "
     "drafts_published, review_seconds, computed_at FROM unit_stats WHERE day >= ? AND day <= ?"
@@ -218,3 +223,35 @@ class AssessmentStore(Protocol):
     async def put_days(self, first: dt.date, last: dt.date, days: Sequence[UnitDay]) -> int: ...
 
     async def days(self, first: dt.date, last: dt.date) -> list[UnitDay]: ...
+
+
+def day_row(day: UnitDay) -> tuple[Any, ...]:
+    """``INSERT_DAY``'s values for ``day``."""
+    return (
+        day.unit,
+        day.day.isoformat(),
+        day.tasks_received,
+        day.tasks_on_time,
+        orjson.dumps(day.ack_seconds).decode(),
+        day.topics_submitted,
+        day.topics_adopted,
+        day.drafts_published,
+        orjson.dumps(day.review_seconds).decode(),
+        day.computed_at,
+    )
+
+
+def unit_day(row: Sequence[Any]) -> UnitDay:
+    """A ``DAYS`` row as a ``UnitDay``."""
+    return UnitDay(
+        row[0],
+        dt.date.fromisoformat(row[1]),
+        int(row[2]),
+        int(row[3]),
+        [float(s) for s in orjson.loads(row[4])],
+        int(row[5]),
+        int(row[6]),
+        int(row[7]),
+        [float(s) for s in orjson.loads(row[8])],
+        float(row[9]),
+    )

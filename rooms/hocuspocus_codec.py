@@ -14,7 +14,8 @@ messages of ``rooms.codec`` as they are; the others belong to this dialect:
 | 4 | sync reply | a sync message that asks for no step 1 back (server to server; taken as sync) |
 | 5 | stateless | ``varString(payload)`` |
 | 6 | broadcast stateless | server-internal: refused from clients |
-| 7 | close | client: nothing (providers) or ``varString(reason)``: the client leaves the document |
+| 7 | close | client: nothing (providers) or ``varString(reason)``: the client leaves the document; |
+|   |       | hub: ``varString(reason)``: the hub ended the document (its rights ended), the socket goes on |
 | 8 | sync status | hub: ``varUint(1)`` an update is stored, ``varUint(0)`` it was refused |
 | 9, 10 | ping, pong | a one-byte frame with no address (connection level) |
 
@@ -29,6 +30,7 @@ from typing import NamedTuple
 from rooms.codec import DecodeError, Decoder, SyncStep, UnknownMessage, encode_var_bytes, encode_var_string
 
 __all__ = [
+    "KEEPALIVE",
     "MAX_ADDRESS_BYTES",
     "PING",
     "PONG",
@@ -36,6 +38,7 @@ __all__ = [
     "Frame",
     "HocusType",
     "authenticated",
+    "close",
     "decode_frame",
     "document_name",
     "permission_denied",
@@ -69,6 +72,9 @@ class AuthType(enum.IntEnum):
 
 PING = bytes((HocusType.PING,))
 PONG = bytes((HocusType.PONG,))
+# Keepalive for providers that know no ping (3.x): a frame addressed to no document. They note that a
+# message came (their silence check) and find no provider named "", which no valid name can be.
+KEEPALIVE = encode_var_string("") + PING
 
 # Types a client may send with an address, and how the payload is laid out.
 _Y_PROTOCOLS = frozenset({HocusType.SYNC, HocusType.SYNC_REPLY, HocusType.AWARENESS, HocusType.QUERY_AWARENESS})
@@ -167,6 +173,11 @@ def authenticated(prefix: bytes, read_only: bool) -> bytes:
 
 def permission_denied(prefix: bytes, reason: str) -> bytes:
     return prefix + bytes((HocusType.AUTH, AuthType.PERMISSION_DENIED)) + encode_var_string(reason)
+
+
+def close(prefix: bytes, reason: str) -> bytes:
+    """The hub ends one document; providers take it as that document's close event (code 1000, ``reason``)."""
+    return prefix + bytes((HocusType.CLOSE,)) + encode_var_string(reason)
 
 
 def sync_status(prefix: bytes, stored: bool) -> bytes:

@@ -31,6 +31,7 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "decode_command",
+    "decode_object",
     "frame",
 ]
 
@@ -105,10 +106,11 @@ _FIELDS = {
 }
 
 
-def decode_command(text: str | None, data: bytes | None) -> Command:
-    """Decode one client frame; ``CommandError`` says what is wrong with it."""
-    if text is None:
-        raise CommandError(ErrorCode.BINARY, "commands are JSON text frames, not binary")
+def decode_object(text: str) -> dict[str, Any]:
+    """A command's JSON object, at most ``MAX_COMMAND_BYTES``; ``CommandError`` if it is not one.
+
+    Shared by ``/live`` and the Hocuspocus stateless commands (``hub.hocuspocus_live``).
+    """
     if len(text) > MAX_COMMAND_BYTES or len(text.encode("utf-8")) > MAX_COMMAND_BYTES:
         raise CommandError(ErrorCode.TOO_LARGE, f"a command is at most {MAX_COMMAND_BYTES} bytes")
     try:
@@ -117,6 +119,14 @@ def decode_command(text: str | None, data: bytes | None) -> Command:
         raise CommandError(ErrorCode.BAD_JSON, "a command is one JSON object") from None
     if not isinstance(body, dict):
         raise CommandError(ErrorCode.BAD_JSON, "a command is one JSON object")
+    return body
+
+
+def decode_command(text: str | None, data: bytes | None) -> Command:
+    """Decode one client frame; ``CommandError`` says what is wrong with it."""
+    if text is None:
+        raise CommandError(ErrorCode.BINARY, "commands are JSON text frames, not binary")
+    body = decode_object(text)
     raw_id = body.get("id")
     id_ = raw_id if type(raw_id) is int and 1 <= raw_id <= MAX_ID else None
     kind = body.get("type")

@@ -2,7 +2,9 @@
 
 Backends: ``SqliteMonitor`` (embedded default, single node) and
 ``PostgresMonitor`` (cluster); both pass ``tests/monitor/test_store.py``.
-Their tables come from migration ``0006_monitor``.
+They share their operations, written once over ``rooms.sql.Tx``
+(``rooms.monitor_ops``), and add their transactions. Their tables come from
+migration ``0006_monitor``.
 
 Guarantees of every backend:
 
@@ -59,10 +61,12 @@ __all__ = [
     "NewAlert",
     "Rule",
     "Source",
+    "Story",
     "alert_from_row",
     "alert_json",
     "alert_publications",
     "appended",
+    "dumps",
     "escalation_channels",
     "hamming",
     "history_entry",
@@ -126,7 +130,7 @@ class Actor(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """A feed to watch (RSS 2.0, Atom or JSON Feed), with its fetch state and health."""
+    """A feed to watch (RSS 2.0 or 1.0, Atom or JSON Feed), with its fetch state and health."""
 
     id: str
     url: str
@@ -268,15 +272,15 @@ def rule_from_row(r: Sequence[Any]) -> Rule:
 def rule_values(rule: Rule) -> tuple[Any, ...]:
     """The row of ``rule`` in ``RULE_COLUMNS`` order."""
     return (
-        rule.id, rule.name, _dumps(list(rule.any_terms)), _dumps(list(rule.all_terms)),
-        _dumps(list(rule.none_terms)), _dumps(dict(rule.regions)), rule.use_unit_names, rule.severity,
+        rule.id, rule.name, dumps(list(rule.any_terms)), dumps(list(rule.all_terms)),
+        dumps(list(rule.none_terms)), dumps(dict(rule.regions)), rule.use_unit_names, rule.severity,
         rule.enabled, rule.created_by, rule.created_at, rule.updated_at,
     )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
-class NewAlert:
-    """A matched item, ready to store (``workers.monitor`` builds it)."""
+class Story:
+    """What a new and a stored alert both say: the item, what matched it, where it went."""
 
     title: str
     summary: str
@@ -287,6 +291,12 @@ class NewAlert:
     severity: str
     unit: str | None
     routed_by: str  # region | duty | fallback | none
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert(Story):
+    """A matched item, ready to store (``workers.monitor`` builds it)."""
+
     published_at: float | None
     url_key: str
     text_key: str
@@ -301,18 +311,7 @@ class Near(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
-    id: str
-    seq: int
-    title: str
-    summary: str
-    url: str
-    source: str
-    rules: tuple[str, ...]
-    matched: tuple[str, ...]
-    severity: str
-    unit: str | None
-    routed_by: str
+class Alert(Story):
     status: str
     topic: str | None
     task: str | None
@@ -322,6 +321,8 @@ class Alert:
     escalated_at: float | None
     escalated_to: str | None
     history: tuple[Mapping[str, Any], ...]
+    id: str
+    seq: int
 
 
 ALERT_COLUMNS = (
@@ -331,10 +332,11 @@ ALERT_COLUMNS = (
 
 
 def alert_from_row(r: Sequence[Any]) -> Alert:
+    """An ``Alert`` from a row in ``ALERT_COLUMNS`` order."""
     return Alert(
-        str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), tuple(orjson.loads(r[6])),
-        tuple(orjson.loads(r[7])), str(r[8]), r[9], str(r[10]), str(r[11]), r[12], r[13], r[14], float(r[15]),
-        float(r[16]), r[17], r[18], tuple(orjson.loads(r[19])),
+        str(r[2]), str(r[3]), str(r[4]), str(r[5]), tuple(orjson.loads(r[6])), tuple(orjson.loads(r[7])),
+        str(r[8]), r[9], str(r[10]), str(r[11]), r[12], r[13], r[14], float(r[15]), float(r[16]), r[17], r[18],
+        tuple(orjson.loads(r[19])), id=str(r[0]), seq=int(r[1]),
     )  # fmt: skip
 
 
@@ -388,7 +390,8 @@ class AlertQuery(NamedTuple):
     limit: int = 50
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """JSON text for a TEXT column."""
     return orjson.dumps(value).decode()
 
 
@@ -397,7 +400,7 @@ def history_entry(at: float, actor: str | None, action: str, reason: str, **more
 
 
 def appended(history: tuple[Mapping[str, Any], ...], entry: Mapping[str, Any]) -> str:
-    return _dumps([*map(dict, history), dict(entry)])
+    return dumps([*map(dict, history), dict(entry)])
 
 
 class MonitorStore(Protocol):

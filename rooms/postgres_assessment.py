@@ -9,20 +9,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from rooms.assessment import (
-    APPROVED,
-    DAYS,
-    FIRST_ACTIVITY,
-    INSERT_DAY,
-    PUBLISHED,
-    RECEIPTS,
-    TOPICS,
-    Activity,
-    UnitDay,
-)
+from rooms.assessment import ACTIVITY, DAYS, FIRST_ACTIVITY, INSERT_DAY, Activity, UnitDay, day_row, unit_day
 from rooms.postgres_store import PostgresPool
 from rooms.sql import dollar_params
-from rooms.sqlite_assessment import day_row, unit_day
 
 __all__ = ["PostgresAssessmentStore"]
 
@@ -33,10 +22,7 @@ class PostgresAssessmentStore(PostgresPool):
     async def activity(self, start: float, end: float) -> Activity:
         async def read(conn: Any) -> Activity:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                parts = [
-                    [tuple(row) for row in await conn.fetch(dollar_params(sql), start, end)]
-                    for sql in (RECEIPTS, TOPICS, PUBLISHED, APPROVED)
-                ]
+                parts = [[tuple(row) for row in await conn.fetch(dollar_params(sql), start, end)] for sql in ACTIVITY]
             return Activity(*parts)
 
         return await self._run(read)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from rooms import review_sql as sql
+from rooms.postgres_directory import _insert_audit
 from rooms.postgres_events import append_in
 from rooms.postgres_store import PostgresPool
-from rooms.review import DraftReview, Status, Step, StepConflict, Version, VersionKind, audit_event, publications
+from rooms.review import DraftReview, Step, StepConflict, Version, audit_event, publications
 from rooms.review_store import Applied, HistoryEntry, ReviewChanges
+from rooms.sql import dollar_params
 from rooms.store import DraftKey
 
 __all__ = ["PostgresReviewStore"]
@@ -30,36 +31,14 @@ SELECT d.session, d.name, d.title, d.lead_unit, coalesce(r.status, 'editing') AS
 FROM drafts d LEFT JOIN draft_reviews r ON r.session = d.session AND r.name = d.name
 """
 
+_INSERT_VERSION = dollar_params(sql.INSERT_VERSION) + " RETURNING id"
+
 # The review row exists here (``apply`` creates it first): lock it.
 _LOCKED = """
 SELECT d.session, d.name, d.title, d.lead_unit, r.status, r.pin, r.stale, r.changed_at
 FROM drafts d JOIN draft_reviews r ON r.session = d.session AND r.name = d.name
 WHERE d.session = $1 AND d.name = $2 FOR UPDATE OF r
 """
-
-_VERSION = "SELECT id, session, name, kind, status, level, created_at, created_by, text"
-
-
-def _review(row: Any) -> DraftReview:
-    key = DraftKey(row["session"], row["name"])
-    pin = None if row["pin"] is None else int(row["pin"])
-    return DraftReview(
-        key, row["title"], row["lead_unit"], Status(row["status"]), pin, bool(row["stale"]), float(row["changed_at"])
-    )
-
-
-def _version(row: Any, state: bytes | None) -> Version:
-    return Version(
-        int(row["id"]),
-        DraftKey(row["session"], row["name"]),
-        VersionKind(row["kind"]),
-        Status(row["status"]),
-        int(row["level"]),
-        float(row["created_at"]),
-        row["created_by"],
-        row["text"],
-        state,
-    )
 
 
 class PostgresReviewStore(PostgresPool):
@@ -70,7 +49,7 @@ class PostgresReviewStore(PostgresPool):
     async def draft(self, key: DraftKey) -> DraftReview | None:
         async def read(conn: Any) -> DraftReview | None:
             row = await conn.fetchrow(_DRAFT + " WHERE d.session = $1 AND d.name = $2", *key)
-            return None if row is None else _review(row)
+            return None if row is None else sql.review_of(row)
 
         return await self._run(read)
 
@@ -84,26 +63,12 @@ class PostgresReviewStore(PostgresPool):
                     *step.key,
                 )
                 row = await conn.fetchrow(_LOCKED, *step.key)
-                current = None if row is None else _review(row)
+                current = None if row is None else sql.review_of(row)
                 if current is None or step.conflicts_with(current):
                     raise StepConflict(current)
                 version_id = None
                 if step.version is not None:
-                    new = step.version
-                    version_id = int(
-                        await conn.fetchval(
-                            "INSERT INTO draft_versions (session, name, kind, status, level, state, text, created_at, "
-                            "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                            *step.key,
-                            new.kind.value,
-                            step.to.value,
-                            step.level,
-                            new.state,
-                            new.text,
-                            step.at,
-                            step.actor,
-                        )
-                    )
+                    version_id = int(await conn.fetchval(_INSERT_VERSION, *sql.version_args(step)))
                 pin = step.pin_after(current.pin, version_id)
                 now = float(
                     await conn.fetchval(
@@ -115,34 +80,9 @@ class PostgresReviewStore(PostgresPool):
                         step.stale,
                     )
                 )
-                await conn.execute(
-                    "INSERT INTO review_steps (session, name, action, from_status, to_status, level, version, actor, "
-                    "unit, comment, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    *step.key,
-                    step.action.value,
-                    step.expect.value,
-                    step.to.value,
-                    step.acted_level,
-                    version_id,
-                    step.actor,
-                    step.unit,
-                    step.comment,
-                    step.at,
-                )
+                await conn.execute(dollar_params(sql.INSERT_STEP), *sql.step_args(step, version_id))
                 events = await append_in(conn, publications(step, current, pin), now)
-                audit = audit_event(step, version_id)
-                await conn.execute(
-                    "INSERT INTO audit_log (at, node, actor, unit, client, action, target, detail) "
-                    "VALUES (to_timestamp($1), $2, $3, $4, $5, $6, $7, $8::jsonb)",
-                    audit.at,
-                    audit.node,
-                    audit.actor,
-                    audit.unit,
-                    audit.client,
-                    audit.action,
-                    audit.target,
-                    orjson.dumps(dict(audit.detail)).decode(),
-                )
+                await _insert_audit(conn, [audit_event(step, version_id)])
             after = DraftReview(step.key, current.title, current.lead_unit, step.to, pin, step.stale, now)
             return Applied(after, version_id, events)
 
@@ -151,43 +91,26 @@ class PostgresReviewStore(PostgresPool):
     async def versions(self, key: DraftKey) -> list[Version]:
         async def read(conn: Any) -> list[Version]:
             rows = await conn.fetch(
-                _VERSION + " FROM draft_versions WHERE session = $1 AND name = $2 ORDER BY id", *key
+                sql.VERSION + " FROM draft_versions WHERE session = $1 AND name = $2 ORDER BY id", *key
             )
-            return [_version(row, None) for row in rows]
+            return [sql.version_of(row, None) for row in rows]
 
         return await self._run(read)
 
     async def version(self, key: DraftKey, version_id: int) -> Version | None:
         async def read(conn: Any) -> Version | None:
             row = await conn.fetchrow(
-                _VERSION + ", state FROM draft_versions WHERE id = $1 AND session = $2 AND name = $3",
+                sql.VERSION + ", state FROM draft_versions WHERE id = $1 AND session = $2 AND name = $3",
                 version_id,
                 *key,
             )
-            return None if row is None else _version(row, bytes(row["state"]))
+            return None if row is None else sql.version_of(row, bytes(row["state"]))
 
         return await self._run(read)
 
     async def history(self, key: DraftKey) -> list[HistoryEntry]:
         async def read(conn: Any) -> list[HistoryEntry]:
-            rows = await conn.fetch(
-                "SELECT at, actor, action, from_status, to_status, level, version, comment FROM review_steps "
-                "WHERE session = $1 AND name = $2 ORDER BY id",
-                *key,
-            )
-            return [
-                HistoryEntry(
-                    float(r["at"]),
-                    r["actor"],
-                    r["action"],
-                    Status(r["from_status"]),
-                    Status(r["to_status"]),
-                    int(r["level"]),
-                    None if r["version"] is None else int(r["version"]),
-                    r["comment"],
-                )
-                for r in rows
-            ]
+            return [sql.history_entry(r) for r in await conn.fetch(dollar_params(sql.HISTORY), *key)]
 
         return await self._run(read)
 
@@ -197,6 +120,6 @@ class PostgresReviewStore(PostgresPool):
             if since is None:
                 return ReviewChanges([], now)
             rows = await conn.fetch(_DRAFT + " WHERE r.changed_at > $1 ORDER BY r.changed_at", since)
-            return ReviewChanges([_review(row) for row in rows], now)
+            return ReviewChanges([sql.review_of(row) for row in rows], now)
 
         return await self._run(read)

@@ -22,8 +22,8 @@ from rooms.postgres_events import append_in
 from rooms.postgres_store import PostgresPool
 from rooms.sql import Queued, Row, Tx, dollar_params
 from rooms.workflow import Conflict
-from rooms.workflow_ops import WorkflowOps
-from rooms.workflow_store import Change
+from rooms.workflow_base import Change
+from rooms.workflow_store import WorkflowStore
 
 __all__ = ["PostgresWorkflowStore"]
 
@@ -64,7 +64,7 @@ class PostgresTx(Queued):
         await self._conn.execute("UPDATE rooms SET changed_at = clock_timestamp() WHERE id = $1", room_id)
 
 
-class PostgresWorkflowStore(PostgresPool, WorkflowOps):
+class PostgresWorkflowStore(PostgresPool, WorkflowStore):
     """``rooms.workflow_store.WorkflowStore`` on PostgreSQL."""
 
     what = "workflow store"
@@ -73,7 +73,7 @@ class PostgresWorkflowStore(PostgresPool, WorkflowOps):
         self, url: str, *, migrate: bool = True, node: str = "", clock: Callable[[], float] = time.time
     ) -> None:
         PostgresPool.__init__(self, url, migrate=migrate)
-        WorkflowOps.__init__(self, node=node, clock=clock)
+        WorkflowStore.__init__(self, node=node, clock=clock)
 
     async def _transact(self, fn: Callable[[Tx], Awaitable[T]]) -> Change[T]:
         async def txn(conn: Any) -> Change[T]:

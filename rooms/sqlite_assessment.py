@@ -8,56 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
-
-from rooms.assessment import (
-    APPROVED,
-    DAYS,
-    FIRST_ACTIVITY,
-    INSERT_DAY,
-    PUBLISHED,
-    RECEIPTS,
-    TOPICS,
-    Activity,
-    UnitDay,
-)
+from rooms.assessment import ACTIVITY, DAYS, FIRST_ACTIVITY, INSERT_DAY, Activity, UnitDay, day_row, unit_day
 from rooms.sqlite_store import SqliteDatabase
 
-__all__ = ["SqliteAssessmentStore", "day_row", "unit_day"]
-
-
-def day_row(day: UnitDay) -> tuple[Any, ...]:
-    """``INSERT_DAY``'s values for ``day``."""
-    return (
-        day.unit,
-        day.day.isoformat(),
-        day.tasks_received,
-        day.tasks_on_time,
-        orjson.dumps(day.ack_seconds).decode(),
-        day.topics_submitted,
-        day.topics_adopted,
-        day.drafts_published,
-        orjson.dumps(day.review_seconds).decode(),
-        day.computed_at,
-    )
-
-
-def unit_day(row: Sequence[Any]) -> UnitDay:
-    """A ``DAYS`` row as a ``UnitDay``."""
-    return UnitDay(
-        row[0],
-        dt.date.fromisoformat(row[1]),
-        int(row[2]),
-        int(row[3]),
-        [float(s) for s in orjson.loads(row[4])],
-        int(row[5]),
-        int(row[6]),
-        int(row[7]),
-        [float(s) for s in orjson.loads(row[8])],
-        float(row[9]),
-    )
+__all__ = ["SqliteAssessmentStore"]
 
 
 class SqliteAssessmentStore(SqliteDatabase):
@@ -68,12 +23,7 @@ class SqliteAssessmentStore(SqliteDatabase):
         def read(db: sqlite3.Connection) -> Activity:
             db.execute("BEGIN")
             try:
-                return Activity(
-                    *(
-                        [tuple(row) for row in db.execute(sql, (start, end)).fetchall()]
-                        for sql in (RECEIPTS, TOPICS, PUBLISHED, APPROVED)
-                    )
-                )
+                return Activity(*([tuple(row) for row in db.execute(sql, (start, end)).fetchall()] for sql in ACTIVITY))
             finally:
                 db.execute("COMMIT")
 

@@ -24,8 +24,8 @@ from rooms.sqlite_events import append_in
 from rooms.sqlite_store import SqliteDatabase
 from rooms.store import StoreUnavailable
 from rooms.workflow import Conflict
-from rooms.workflow_ops import WorkflowOps
-from rooms.workflow_store import Change
+from rooms.workflow_base import Change
+from rooms.workflow_store import WorkflowStore
 
 __all__ = ["SqliteWorkflowStore"]
 
@@ -79,7 +79,7 @@ def _rollback(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
 
 
-class SqliteWorkflowStore(SqliteDatabase, WorkflowOps):
+class SqliteWorkflowStore(SqliteDatabase, WorkflowStore):
     """``rooms.workflow_store.WorkflowStore`` on the SQLite file."""
 
     what = "workflow store"
@@ -89,7 +89,7 @@ class SqliteWorkflowStore(SqliteDatabase, WorkflowOps):
         self, path: str | Path, *, migrate: bool = True, node: str = "", clock: Callable[[], float] = time.time
     ) -> None:
         SqliteDatabase.__init__(self, path, migrate=migrate)
-        WorkflowOps.__init__(self, node=node, clock=clock)
+        WorkflowStore.__init__(self, node=node, clock=clock)
         self._lock = asyncio.Lock()
 
     def _translate(self, exc: sqlite3.Error) -> Exception:

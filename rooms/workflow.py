@@ -18,7 +18,7 @@ their task is open. Reassigning is a task action that moves a receipt to
 ``reassigned`` and delivers a new one to the new recipient.
 
 Drafts of a *scheduled* or *open* session are editable (by the roles that may
-edit at all, ``hub.auth.EDIT_ROLES``); drafts of a *closed* or *archived*
+edit at all, ``WRITER_ROLES`` = ``hub.auth.EDIT_ROLES``); drafts of a *closed* or *archived*
 session open read-only for everyone, and no drafts are created there.
 
 ## Roles policy (``rooms.directory.Role``)
@@ -54,6 +54,7 @@ of the unit on duty now.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -563,7 +564,15 @@ class Rotation:
 
     def slot(self, at: float) -> DutySlot:
         """The duty slot that contains ``at``."""
-        index = int((at - self.anchor_at) // self.seconds)
+        return self._slot(int((at - self.anchor_at) // self.seconds))
+
+    def slots_starting(self, after: float, before: float, *, most: int) -> list[DutySlot]:
+        """The slots that begin after ``after`` and before ``before``, oldest first: the latest ``most`` of them."""
+        first = int((after - self.anchor_at) // self.seconds) + 1
+        last = math.ceil((before - self.anchor_at) / self.seconds) - 1
+        return [self._slot(index) for index in range(max(first, last - most + 1), last + 1)]
+
+    def _slot(self, index: int) -> DutySlot:
         since = self.anchor_at + index * self.seconds
         return DutySlot(self.units[index % len(self.units)], since, since + self.seconds)
 

@@ -4,6 +4,13 @@ A session is a directory room (``rooms``, ``room_members``) with a state, a
 schedule and its creator; its drafts are rows of ``drafts``. Every change
 stamps ``rooms.changed_at`` so the hubs re-read members and state.
 
+A ``scheduled`` session with a ``starts_at`` opens by itself once that time
+has come (``open_due_sessions``, run by the ``session-schedule`` job): the
+same change as a planner's ``open``, with no actor and the reason
+"scheduled start". ``ends_at`` closes nothing: a session that runs over its
+planned end stays open until a planner closes it (closing makes its drafts
+read-only, and a story that runs late must not be cut off mid-edit).
+
 Events (``data``: ``{"session": <session JSON>, "actor", ...}``), on
 ``room:{id}`` and ``unit:{u}`` of each of the session's units (a removed
 unit hears of its removal too): ``session.created``, ``session.updated``,
@@ -37,7 +44,7 @@ from rooms.workflow import (
     Page,
     PlanningSession,
 )
-from rooms.workflow_store import Change, Filters, Transactor, decode_cursor, page_of, publications
+from rooms.workflow_base import Change, Filters, Transactor, Where, decode_cursor, page_of, publications
 
 __all__ = [
     "SessionOps",
@@ -50,6 +57,8 @@ __all__ = [
 
 MAX_MEMBERS = 64
 PAST_TENSE = {"open": "opened", "close": "closed", "reopen": "reopened", "archive": "archived"}
+SCHEDULED_START = "scheduled start"  # the reason of an opening by the ``session-schedule`` job
+_DUE = "status = 'scheduled' AND starts_at IS NOT NULL AND starts_at <= ?"  # sessions whose start has come
 
 _SESSION = (
     "SELECT r.id, r.title, r.owner_unit, r.status, r.starts_at, r.ends_at, r.created_by, r.created_at, "
@@ -167,28 +176,18 @@ class SessionOps(Transactor):
     # -- reads -------------------------------------------------------------
 
     async def sessions(self, actor: Actor, filters: Filters) -> Page[PlanningSession]:
-        where: list[str] = []
-        args: list[object] = []
+        where = Where()
         units = [] if actor.sees_all_sessions() else [actor.unit]
         if filters.unit is not None:
             units.append(filters.unit)
         for unit in units:
-            where.append("(r.owner_unit = ? OR r.id IN (SELECT room FROM room_members WHERE unit = ?))")
-            args += [unit, unit]
-        if filters.status:
-            where.append(f"r.status IN ({marks(len(filters.status))})")
-            args += filters.status
-        if filters.after is not None:
-            where.append("r.created_at >= ?")
-            args.append(filters.after)
-        if filters.before is not None:
-            where.append("r.created_at < ?")
-            args.append(filters.before)
+            where.add("(r.owner_unit = ? OR r.id IN (SELECT room FROM room_members WHERE unit = ?))", unit, unit)
+        where.listed(filters, "r.")
         if filters.cursor is not None:
             created, last_id = decode_cursor(filters.cursor, (float, str))
-            where.append("(r.created_at < ? OR (r.created_at = ? AND r.id < ?))")
-            args += [created, created, last_id]
-        sql = f"{_SESSION} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY r.created_at DESC, r.id DESC"
+            where.add("(r.created_at < ? OR (r.created_at = ? AND r.id < ?))", created, created, last_id)
+        sql = f"{_SESSION} {where.sql} ORDER BY r.created_at DESC, r.id DESC"
+        args = where.args
 
         async def read(tx: Tx) -> Page[PlanningSession]:
             rows = await tx.rows(f"{sql} LIMIT ?", *args, filters.limit + 1)
@@ -271,6 +270,7 @@ class SessionOps(Transactor):
         return await self._transact(change)
 
     async def update_session(self, actor: Actor, session_id: str, patch: Mapping[str, Any]) -> Change[PlanningSession]:
+        """``patch``: any of ``title``, ``starts_at``, ``ends_at`` (None clears a time)."""
         unknown = set(patch) - {"title", "starts_at", "ends_at"}
         if unknown:
             raise Invalid(sorted(unknown)[0], "not a field that can be changed")
@@ -337,6 +337,7 @@ class SessionOps(Transactor):
     async def session_action(
         self, actor: Actor, session_id: str, action: str, *, reason: str = ""
     ) -> Change[PlanningSession]:
+        """``open``, ``close``, ``reopen`` or ``archive`` (``rooms.workflow.SESSION``)."""
         if action not in SESSION.actions:
             raise Invalid("action", f"one of {', '.join(SESSION.actions)}")
 
@@ -357,14 +358,33 @@ class SessionOps(Transactor):
             raise Forbidden("planners of the owner unit and commanders manage a planning session")
         return session
 
+    async def open_due_sessions(self, now: float, *, limit: int = 100) -> Change[list[PlanningSession]]:
+        """Open, once each, ``scheduled`` sessions whose ``starts_at`` is at or before ``now``."""
+
+        async def change(tx: Tx) -> list[PlanningSession]:
+            due = await tx.rows(f"SELECT id FROM rooms WHERE {_DUE} ORDER BY starts_at, id LIMIT ?", now, limit)
+            opened = []
+            for (session_id,) in due:
+                # Conditional: a concurrent tick, or a planner's own ``open``, may have opened it meanwhile.
+                if not await tx.execute(f"UPDATE rooms SET status = 'open' WHERE id = ? AND {_DUE}", session_id, now):
+                    continue
+                await tx.touch_room(session_id)
+                detail = {"action": "open", "from": "scheduled", "to": "open", "reason": SCHEDULED_START}
+                opened.append(
+                    await self._session_changed(tx, None, session_id, "session.opened", detail, reason=SCHEDULED_START)
+                )
+            return opened
+
+        return await self._transact(change)
+
     async def _session_changed(
-        self, tx: Tx, actor: Actor, session_id: str, type: str, detail: Mapping[str, Any], **data: Any
+        self, tx: Tx, actor: Actor | None, session_id: str, type: str, detail: Mapping[str, Any], **data: Any
     ) -> PlanningSession:
-        """Read the session back; queue its event and audit row."""
+        """Read the session back; queue its event and audit row (``actor`` None: a job did it)."""
         session = await read_session(tx, session_id)
         assert session is not None, "changed inside this transaction"
         removed = [data["unit"]] if "unit" in data else []
-        payload = {"session": session.to_json(), "actor": actor.id, **data}
+        payload = {"session": session.to_json(), "actor": None if actor is None else actor.id, **data}
         tx.publish(publications(session_channels(session, *removed), type, payload))
         self._audit(tx, actor, "session", session_id, detail)
         return session
@@ -385,6 +405,7 @@ class SessionOps(Transactor):
         return await self._transact(change)
 
     async def update_draft(self, actor: Actor, session_id: str, name: str, patch: Mapping[str, Any]) -> Change[Draft]:
+        """``patch``: any of ``title``, ``lead_unit``."""
         unknown = set(patch) - {"title", "lead_unit"}
         if unknown:
             raise Invalid(sorted(unknown)[0], "not a field that can be changed")

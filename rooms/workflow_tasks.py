@@ -35,9 +35,9 @@ from rooms.workflow import (
     Receipt,
     Task,
 )
+from rooms.workflow_base import Change, Filters, Recipient, Transactor, Where, page_of, publications
 from rooms.workflow_duty import on_duty
 from rooms.workflow_sessions import check_units, read_session
-from rooms.workflow_store import Change, Filters, Recipient, Transactor, decode_cursor, page_of, publications
 
 __all__ = ["BOXES", "MAX_RECIPIENTS", "RECEIPT_ACTIONS", "TaskOps"]
 
@@ -135,41 +135,28 @@ class TaskOps(Transactor):
     """Dispatch (``rooms.workflow_store.WorkflowStore``)."""
 
     async def tasks(self, actor: Actor, box: str, filters: Filters) -> Page[Task]:
+        """``box``: ``inbox`` (tasks with a receipt for the actor or their unit), ``sent`` or ``all``."""
         if box not in BOXES:
             raise Invalid("box", f"one of {', '.join(BOXES)}")
         if box == "all" and not actor.commander:
             raise Forbidden("box=all is for commanders")
-        where: list[str] = []
-        args: list[object] = []
+        where = Where()
         if box == "inbox":
-            where.append(
+            where.add(
                 "id IN (SELECT task FROM receipts WHERE status <> 'reassigned' "
-                "AND (recipient_user = ? OR recipient_unit = ?))"
+                "AND (recipient_user = ? OR recipient_unit = ?))",
+                actor.id,
+                actor.unit,
             )
-            args += [actor.id, actor.unit]
         elif box == "sent":
-            where.append("assigner = ?")
-            args.append(actor.id)
+            where.add("assigner = ?", actor.id)
         if filters.unit is not None:
-            where.append("id IN (SELECT task FROM receipts WHERE recipient_unit = ?)")
-            args.append(filters.unit)
-        if filters.status:
-            where.append(f"status IN ({marks(len(filters.status))})")
-            args += filters.status
-        if filters.after is not None:
-            where.append("created_at >= ?")
-            args.append(filters.after)
-        if filters.before is not None:
-            where.append("created_at < ?")
-            args.append(filters.before)
-        if filters.cursor is not None:
-            (last,) = decode_cursor(filters.cursor, (int,))
-            where.append("id < ?")
-            args.append(last)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+            where.add("id IN (SELECT task FROM receipts WHERE recipient_unit = ?)", filters.unit)
+        where.listed(filters)
+        where.before_id(filters)
 
         async def read(tx: Tx) -> Page[Task]:
-            rows = await tx.rows(f"{_TASK} {clause} ORDER BY id DESC LIMIT ?", *args, filters.limit + 1)
+            rows = await tx.rows(f"{_TASK} {where.sql} ORDER BY id DESC LIMIT ?", *where.args, filters.limit + 1)
             return page_of(await _with_receipts(tx, rows), filters.limit, lambda t: (t.id,))
 
         return await self._read(read)
@@ -245,6 +232,7 @@ class TaskOps(Transactor):
         receipt: int | None = None,
         to: Recipient | None = None,
     ) -> Change[Task]:
+        """``reassign`` (``receipt``, ``to``, ``reason``), ``cancel`` (``reason``), ``complete``."""
         if action not in TASK.actions:
             raise Invalid("action", f"one of {', '.join(TASK.actions)}")
         if action in ("cancel", "reassign") and not reason.strip():
@@ -306,6 +294,7 @@ class TaskOps(Transactor):
     async def receipt_action(
         self, actor: Actor, task_id: int, receipt_id: int, action: str, *, reason: str = ""
     ) -> Change[Task]:
+        """``read``, ``acknowledge``, ``accept``, ``decline`` (``reason`` required)."""
         if action not in RECEIPT_ACTIONS:
             raise Invalid("action", f"one of {', '.join(RECEIPT_ACTIONS)}")
         if action == "decline" and not reason.strip():
@@ -343,6 +332,8 @@ class TaskOps(Transactor):
         return await self._transact(change)
 
     async def escalate_overdue(self, now: float, *, limit: int = 100) -> Change[list[Receipt]]:
+        """Escalate, once each, receipts of open tasks past their deadline and not yet acknowledged."""
+
         async def change(tx: Tx) -> list[Receipt]:
             due = await tx.rows(
                 "SELECT r.id, r.task FROM receipts r JOIN tasks t ON t.id = r.task WHERE t.status = 'open' "

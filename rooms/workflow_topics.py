@@ -21,11 +21,11 @@ from typing import Any
 
 import orjson
 
-from rooms.sql import Row, Tx, marks
+from rooms.sql import Row, Tx
 from rooms.workflow import TOPIC, Actor, Forbidden, Invalid, NotFound, Page, Topic, TopicStep
+from rooms.workflow_base import Change, Filters, Transactor, Where, page_of, publications
 from rooms.workflow_duty import on_duty
 from rooms.workflow_sessions import insert_draft, read_session
-from rooms.workflow_store import Change, Filters, Transactor, decode_cursor, page_of, publications
 
 __all__ = ["DESK_ACTIONS", "EDITABLE_FIELDS", "TopicOps", "check_date"]
 
@@ -95,34 +95,21 @@ class TopicOps(Transactor):
 
     async def topics(self, actor: Actor, filters: Filters) -> Page[Topic]:
         async def read(tx: Tx) -> Page[Topic]:
-            where: list[str] = []
-            args: list[object] = []
+            where = Where()
             if not actor.is_desk(await on_duty(tx, tx.now)):
-                where.append("unit = ?")
-                args.append(actor.unit)
+                where.add("unit = ?", actor.unit)
             if filters.unit is not None:
-                where.append("unit = ?")
-                args.append(filters.unit)
-            if filters.status:
-                where.append(f"status IN ({marks(len(filters.status))})")
-                args += filters.status
-            if filters.after is not None:
-                where.append("created_at >= ?")
-                args.append(filters.after)
-            if filters.before is not None:
-                where.append("created_at < ?")
-                args.append(filters.before)
-            if filters.cursor is not None:
-                (last,) = decode_cursor(filters.cursor, (int,))
-                where.append("id < ?")
-                args.append(last)
-            clause = f"WHERE {' AND '.join(where)}" if where else ""
-            rows = await tx.rows(f"{_TOPIC} {clause} ORDER BY id DESC LIMIT ?", *args, filters.limit + 1)
+                where.add("unit = ?", filters.unit)
+            where.listed(filters)
+            where.before_id(filters)
+            rows = await tx.rows(f"{_TOPIC} {where.sql} ORDER BY id DESC LIMIT ?", *where.args, filters.limit + 1)
             return page_of([_topic(r) for r in rows], filters.limit, lambda t: (t.id,))
 
         return await self._read(read)
 
     async def topic(self, actor: Actor, topic_id: int) -> Topic:
+        """The topic with its ``history``."""
+
         async def read(tx: Tx) -> Topic:
             topic = await _read_topic(tx, topic_id)
             if topic is None or not actor.may_see_topic(topic, await on_duty(tx, tx.now)):
@@ -183,6 +170,8 @@ class TopicOps(Transactor):
         into: int | None = None,
         edits: Mapping[str, Any] | None = None,
     ) -> Change[Topic]:
+        """``approve`` (``session``, ``draft_title``: creates the draft), ``return``, ``merge``
+        (``into``), ``reject``, ``resubmit`` (``edits``: topic fields), ``withdraw``."""
         if action not in TOPIC.actions:
             raise Invalid("action", f"one of {', '.join(TOPIC.actions)}")
         if action in NEEDS_REASON and not reason.strip():

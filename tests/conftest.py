@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn
+from typing import ClassVar, NoReturn, Self
 
 import httpx
 import pytest
@@ -72,13 +72,19 @@ def _tongpin_command() -> list[str]:
 
 
 class HubProcess:
-    """One ``tongpin serve`` process on a data directory that outlives it."""
+    """One ``tongpin serve`` process on a data directory that outlives it.
+
+    The one launcher of hub processes in the tests: ``tests/identity/hubproc``
+    and ``tests/live/helpers`` subclass it with their own ``BASE_ENV``.
+    """
+
+    BASE_ENV: ClassVar[dict[str, str]] = HUB_ENV  # under the caller's ``env``
 
     def __init__(self, data_dir: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.args = args
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TONGPIN_")}
-        self.env.update(HUB_ENV)
+        self.env.update(self.BASE_ENV)
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -87,12 +93,13 @@ class HubProcess:
 
     # -- lifecycle -------------------------------------------------------
 
-    def start(self, port: int = 0, within: float = 30.0) -> HubProcess:
+    def start(self, port: int = 0, within: float = 30.0) -> Self:
         assert self.proc is None or self.proc.poll() is not None, "hub already running"
         self._release()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        log_path = self.data_dir / f"hub-{self.starts}.log"
+        # Unique per process: several processes may share one data directory.
+        log_path = self.data_dir / f"hub-{time.monotonic_ns()}.log"
         self.logs.append(log_path)
         cmd = [*_tongpin_command(), "serve", "--port", str(port), "--data-dir", str(self.data_dir), *self.args]
         deadline = time.monotonic() + within
@@ -109,7 +116,7 @@ class HubProcess:
             # The old port can be briefly taken when restarting on it; retry until the deadline.
             if port and b"address already in use" in log_path.read_bytes().lower() and time.monotonic() < deadline:
                 continue
-            raise RuntimeError(f"hub did not start: {line!r}\n{self.log()}")
+            raise RuntimeError(f"hub did not start: {line!r}\n{self.log()[-20_000:]}")
 
     def _release(self) -> None:
         if self.proc is not None and self.proc.stdout is not None:
@@ -153,7 +160,7 @@ class HubProcess:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGABRT)  # faulthandler writes the stacks to the log
             self.proc.wait(10)
-            raise AssertionError(f"hub did not exit within {within}s of SIGTERM\n{self.log()}") from None
+            raise AssertionError(f"hub did not exit within {within}s of SIGTERM\n{self.log()[-20_000:]}") from None
 
     async def sigkill(self) -> None:
         await asyncio.to_thread(self.kill)
@@ -161,7 +168,7 @@ class HubProcess:
     async def sigterm(self, within: float = 20.0) -> int:
         return await asyncio.to_thread(self.terminate, within)
 
-    async def restart(self, *, same_port: bool = True) -> HubProcess:
+    async def restart(self, *, same_port: bool = True) -> Self:
         """Start again on the same data directory (the previous process must be gone)."""
         return await asyncio.to_thread(self.start, self.port if same_port else 0)
 
@@ -178,11 +185,17 @@ class HubProcess:
                 self.proc.wait(10)
         self._release()
 
+    @property
+    def log_path(self) -> Path | None:
+        """Where the newest process writes its stderr."""
+        return self.logs[-1] if self.logs else None
+
     def log(self) -> str:
         """The stderr of the newest process."""
-        if not self.logs or not self.logs[-1].exists():
+        path = self.log_path
+        if path is None or not path.exists():
             return ""
-        return self.logs[-1].read_text(encoding="utf-8", errors="replace")[-20_000:]
+        return path.read_text(encoding="utf-8", errors="replace")
 
     # -- addresses -------------------------------------------------------
 

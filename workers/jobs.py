@@ -15,11 +15,10 @@ from collections.abc import Callable
 from hub.config import Settings
 from rooms.monitor import MonitorStore
 from workers.assessment import Assessment, make_assessment_store
-from workers.duty import DutyRotation
-from workers.escalation import DispatchEscalation
 from workers.leases import make_leases
 from workers.monitor.jobs import EscalationJob, FetchJob
 from workers.runtime import Job, Parts, WorkerHost
+from workers.workflow_jobs import DispatchEscalation, DutyRotation, SessionSchedule
 
 __all__ = ["REGISTRY", "build", "make_host", "make_monitor_store", "select"]
 
@@ -31,6 +30,9 @@ REGISTRY: dict[str, Callable[[Parts], Job]] = {
         p.workflow, p.publisher, interval=p.settings.dispatch_escalation_interval
     ),
     "duty-rotation": lambda p: DutyRotation(p.workflow, p.publisher),
+    "session-schedule": lambda p: SessionSchedule(
+        p.workflow, p.publisher, interval=p.settings.session_schedule_interval
+    ),
 }
 
 

@@ -110,6 +110,7 @@ const toLatin1 = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).to
 
 // ---------------------------------------------------------------- clients
 
+
 const emptyDoc = new Y.Doc()
 const RAW_STEP1 = (() => {
   const e = encoding.createEncoder()
@@ -161,19 +162,18 @@ class FullClient {
   }
 }
 
-class RawClient {
-  constructor (index, serverUrl, room, tracker) {
-    this.index = index
+// A `ws` socket whose subclass does the handshake itself (`_connectOnce`).
+// Like a provider, one that is closed before it synced tries again (up to 5
+// times, counted in `closes`).
+class RawSocketClient {
+  constructor (url, tracker) {
     this.kind = 'raw'
-    this.url = `${serverUrl}/${room}`
+    this.url = url
     this.tracker = tracker
-    this.synced = false
     this.closes = 0
     this.ws = null
   }
 
-  // Like a provider, a raw client that is closed before it synced tries
-  // again (up to 5 times, counted in `closes`).
   async connect () {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -185,11 +185,28 @@ class RawClient {
     }
   }
 
+  _open () {
+    const ws = new WebSocket(this.url, { perMessageDeflate: false })
+    this.ws = ws
+    ws.binaryType = 'nodebuffer'
+    return ws
+  }
+
+  destroy () {
+    if (this.ws) this.ws.terminate()
+  }
+}
+
+class RawClient extends RawSocketClient {
+  constructor (index, serverUrl, room, tracker) {
+    super(`${serverUrl}/${room}`, tracker)
+    this.index = index
+    this.synced = false
+  }
+
   _connectOnce () {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false })
-      this.ws = ws
-      ws.binaryType = 'nodebuffer'
+      const ws = this._open()
       ws.on('open', () => ws.send(RAW_STEP1))
       ws.on('message', (data) => {
         if (data[0] !== 0) return // awareness and others: ignored
@@ -206,10 +223,6 @@ class RawClient {
       ws.on('close', () => { this.closes++; if (!this.synced) reject(new Error('closed before sync')) })
       ws.on('error', (err) => { if (!this.synced) reject(err) })
     })
-  }
-
-  destroy () {
-    if (this.ws) this.ws.terminate()
   }
 }
 
@@ -288,14 +301,10 @@ const hocusToken = (name) => hocusFrame(name, (e) => {
 // tracker's client index for that document; `doc` a Y.Doc whose changes the
 // socket sends and into which it applies what it gets (a writer), or null for a
 // receiver that only reads.
-class DialectSocket {
+class DialectSocket extends RawSocketClient {
   constructor (serverUrl, docs, tracker) {
-    this.kind = 'raw'
-    this.url = serverUrl
+    super(serverUrl, tracker)
     this.docs = new Map(docs.map((d) => [d.name, { ...d, synced: false }]))
-    this.tracker = tracker
-    this.closes = 0
-    this.ws = null
     for (const d of this.docs.values()) {
       if (d.doc === null) continue
       d.doc.on('update', (update, origin) => {
@@ -305,22 +314,9 @@ class DialectSocket {
     }
   }
 
-  async connect () {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this._connectOnce()
-      } catch (err) {
-        if (attempt >= 5) throw err
-        await sleep(100 * (attempt + 1))
-      }
-    }
-  }
-
   _connectOnce () {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false })
-      this.ws = ws
-      ws.binaryType = 'nodebuffer'
+      const ws = this._open()
       let unsynced = this.docs.size
       for (const d of this.docs.values()) d.synced = false
       ws.on('open', () => {
@@ -356,10 +352,6 @@ class DialectSocket {
       ws.on('close', () => { this.closes++; if (unsynced > 0) reject(new Error('closed before sync')) })
       ws.on('error', (err) => { if (unsynced > 0) reject(err) })
     })
-  }
-
-  destroy () {
-    if (this.ws) this.ws.terminate()
   }
 }
 
@@ -410,6 +402,39 @@ function latencyStats (lat) {
   }
 }
 
+// Writes marked updates (`<<id>>` and a filler word, at a seeded random place)
+// round-robin over `writers` ([{ text, index }]: a Y.Text and the tracker's
+// client index of its writer), recording when each id was sent and by whom.
+class MarkedSender {
+  constructor (tracker, writers, seed) {
+    this.tracker = tracker
+    this.writers = writers
+    this.rng = makeRng(seed)
+    this.id = 0 // the next marker
+  }
+
+  send () {
+    const id = this.id++
+    const w = this.writers[id % this.writers.length]
+    const pos = Math.floor(this.rng() * (w.text.length + 1))
+    this.tracker.sentAt[id] = now()
+    this.tracker.sender[id] = w.index
+    w.text.insert(pos, `<<${id}>>${FILLER[id % FILLER.length]}`)
+  }
+
+  // `count` updates at `rate` per second; returns the seconds it took.
+  async pace (count, rate) {
+    const start = now()
+    let sent = 0
+    while (sent < count) {
+      const due = Math.min(count, Math.floor(((now() - start) / 1000) * rate) + 1)
+      while (sent < due) { this.send(); sent++ }
+      await sleep(1)
+    }
+    return (now() - start) / 1000
+  }
+}
+
 async function waitUntil (pred, timeoutMs, stepMs = 20) {
   const deadline = now() + timeoutMs
   while (!pred()) {
@@ -449,37 +474,14 @@ async function fanout () {
   log(`fanout: ${n} clients synced in ${conn.seconds.toFixed(2)}s (${connectCloses} closed while connecting)`)
   await sleep(500)
 
-  const rng = makeRng(cfg.seed ?? 7)
-  let id = 0
-  function send () {
-    const w = clients[id % writers]
-    const text = w.text
-    const pos = Math.floor(rng() * (text.length + 1))
-    const s = `<<${id}>>${FILLER[id % FILLER.length]}`
-    tracker.sentAt[id] = now()
-    tracker.sender[id] = w.index
-    text.insert(pos, s)
-    id++
-  }
-
-  async function pace (count, r) {
-    const start = now()
-    let sent = 0
-    while (sent < count) {
-      const due = Math.min(count, Math.floor(((now() - start) / 1000) * r) + 1)
-      while (sent < due) { send(); sent++ }
-      await sleep(1)
-    }
-    return (now() - start) / 1000
-  }
-
+  const sender = new MarkedSender(tracker, clients.slice(0, writers), cfg.seed ?? 7)
   const warmCount = Math.round(rate * warmup)
-  await pace(warmCount, rate)
+  await sender.pace(warmCount, rate)
   const warmExpected = warmCount * (n - 1)
   await waitUntil(() => tracker.deliveries >= warmExpected, 10000)
   await sleep(200)
 
-  const firstMeasured = id
+  const firstMeasured = sender.id
   const count = Math.round(rate * duration)
   tracker.measureFrom = firstMeasured
   tracker.measureTo = firstMeasured + count
@@ -488,7 +490,7 @@ async function fanout () {
   const cpu0 = serverCpu(cfg.pid)
   const gen0 = selfCpu()
   const t0 = now()
-  const sendSeconds = await pace(count, rate)
+  const sendSeconds = await sender.pace(count, rate)
   const expected = count * (n - 1)
   const drained = await waitUntil(() => tracker.deliveries - deliveredBefore >= expected, (cfg.drain_s ?? 5) * 1000, 5)
   const t1 = drained ? tracker.lastDeliveryAt : now()
@@ -762,38 +764,20 @@ async function mux () {
   const rssAttached = serverRssKiB(cfg.pid)
   log(`mux: ${sockets} socket(s) x ${perSocket} draft(s) synced in ${conn.seconds.toFixed(2)}s`)
 
-  const rng = makeRng(cfg.seed ?? 7)
-  let id = 0
-  function send () {
-    const w = writerDocs[id % drafts]
-    const text = w.doc.getText('t')
-    tracker.sentAt[id] = now()
-    tracker.sender[id] = w.index
-    text.insert(Math.floor(rng() * (text.length + 1)), `<<${id}>>${FILLER[id % FILLER.length]}`)
-    id++
-  }
-  async function pace (count) {
-    const start = now()
-    let sent = 0
-    while (sent < count) {
-      const due = Math.min(count, Math.floor(((now() - start) / 1000) * rate) + 1)
-      while (sent < due) { send(); sent++ }
-      await sleep(1)
-    }
-  }
+  const sender = new MarkedSender(tracker, writerDocs.map((w) => ({ text: w.doc.getText('t'), index: w.index })), cfg.seed ?? 7)
   const warmCount = Math.round(rate * warmup)
-  await pace(warmCount)
+  await sender.pace(warmCount, rate)
   await waitUntil(() => tracker.deliveries >= warmCount, 10000)
   await sleep(200)
 
-  const first = id
+  const first = sender.id
   const count = Math.round(rate * duration)
   tracker.measureFrom = first
   tracker.measureTo = first + count
   const before = tracker.deliveries
   const cpu0 = serverCpu(cfg.pid)
   const t0 = now()
-  await pace(count)
+  await sender.pace(count, rate)
   const drained = await waitUntil(() => tracker.deliveries - before >= count, (cfg.drain_s ?? 5) * 1000, 5)
   const t1 = drained ? tracker.lastDeliveryAt : now()
   const cpu1 = serverCpu(cfg.pid)

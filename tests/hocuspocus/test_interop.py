@@ -10,8 +10,6 @@ when the hub is up again.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import itertools
 
 import pytest
@@ -19,42 +17,13 @@ import pytest
 from schema.close_codes import CloseCode
 from tests.conftest import HubFactory, NodeFactory
 from tests.hocuspocus.conftest import ROOM, AuthHub, HocusFactory
-from tests.hocuspocus.hpclient import HocusClient
-from tests.integration.helpers import doc_state_vector, doc_text, stored_doc
-from tests.integration.node_client import NodeClient
-from tests.ypy_client import YClient, decode_state_vector
+from tests.integration.helpers import Client, converged, doc_state_vector, doc_text, stored_doc
+from tests.ypy_client import YClient
 
 pytestmark = pytest.mark.node
 
 DRAFT = "converge"
 DOC = f"{ROOM}/{DRAFT}"
-
-Client = YClient | NodeClient  # a HocusClient is a NodeClient
-
-
-async def snapshot(client: Client, doc: str) -> tuple[str, dict[int, int]]:
-    if isinstance(client, YClient):
-        return client.content(), client.state_vector()
-    if isinstance(client, HocusClient):
-        state = await client.doc(doc)
-    else:
-        state = await client.report()
-    return str(state["text"]), decode_state_vector(base64.b64decode(state["stateVector"]))
-
-
-async def converged(clients: list[Client], doc: str, within: float = 15.0) -> tuple[str, dict[int, int]]:
-    """Every client holds the same text and state vector: the CRDT's one answer."""
-    states: list[tuple[str, dict[int, int]]] = []
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                states = [await snapshot(c, doc) for c in clients]
-                if all(s == states[0] for s in states[1:]):
-                    return states[0]
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        detail = "\n".join(f"  {c!r}: {s}" for c, s in zip(clients, states, strict=False))
-        raise AssertionError(f"clients did not converge within {within}s:\n{detail}") from None
 
 
 def without(text: str, start: int, length: int) -> str:

@@ -158,6 +158,21 @@ async def test_v4_providers_get_connection_level_pings(auth_hub: AuthHub, hp_cli
     assert state["closes"] == []
 
 
+async def test_v3_providers_without_awareness_are_kept_alive(auth_hub: AuthHub, hp_clients: HocusFactory) -> None:
+    # 3.x knows no ping and, with awareness off, sends nothing while idle: only the hub's keepalive frames
+    # (addressed to no document) keep its silence check (here 3 s instead of 30 s) from reconnecting.
+    client = await hp_clients("silent", "v3")
+    await client.socket(auth_hub.url, silence_ms=3000)
+    doc = f"{ROOM}/silent"
+    await client.open(doc, auth_hub.token("dgdaily-editor"), awareness=False)
+    await client.wait_doc("synced", doc)
+    state = await client.wait_doc("keepalives", doc, 8, within=20)
+    assert state["connections"] == 1 and state["closes"] == [], "the idle provider never reconnected"
+    assert state["pings"] == 0, "3.x gets no connection-level ping, which it cannot read"
+    await client.insert_into(doc, 0, "静默之后")
+    await client.wait_doc("unsynced", doc, 0)
+
+
 async def test_one_user_per_socket_and_the_asgi_send_path(hub_factory: HubFactory, hp_clients: HocusFactory) -> None:
     # Without the raw-write extension every frame goes through ASGI send, one writer task per socket.
     hub = hub_factory(env={"TONGPIN_AUTH": "required", "TONGPIN_RAW_WS": "false", "TONGPIN_PING_INTERVAL": "1"})

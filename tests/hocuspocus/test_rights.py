@@ -1,10 +1,11 @@
 """Rights that end while a provider is connected, and per-user limits, on ``/hocuspocus``.
 
 Each document is a session of ``hub.sessions``, so the rules of ``/yjs``
-apply per draft: an expiring token closes the socket with 4401, a disabled
-user's with 4403, and a user's open drafts count against the per-user
-connection limit. The provider reconnects by itself and is then refused
-per document, with the reason.
+apply per draft: a disabled user's socket closes with 4403 (every document
+on it is theirs; rights that end for one document end it alone, see
+``test_document_close.py``), and a user's open drafts count against the
+per-user connection limit. The provider reconnects by itself and is then
+refused per document, with the reason.
 """
 
 from __future__ import annotations
@@ -18,18 +19,6 @@ from tests.identity.hubproc import HubProcess as IdentityHub
 from tests.live.helpers import mint
 
 pytestmark = pytest.mark.node
-
-
-async def test_an_expiring_token_closes_the_socket_with_4401(auth_hub: AuthHub, hp_clients: HocusFactory) -> None:
-    client = await hp_clients("expiring")
-    await client.socket(auth_hub.url)
-    doc = f"{ROOM}/expiring"
-    await client.open(doc, auth_hub.token("changan-editor", ttl=2))
-    await client.wait_doc("authenticated", doc, "read-write")
-    await client.wait_doc("closed", doc, int(CloseCode.AUTH_EXPIRED), within=10)
-    # It reconnects with the same token, which is refused now.
-    denied = await client.wait_doc("denied", doc, within=10)
-    assert denied["doc"]["denied"][-1].startswith("token_expired: ")
 
 
 async def test_a_disabled_user_is_closed_with_4403_and_refused_after(

@@ -15,9 +15,8 @@ from rooms import codec
 from rooms import hocuspocus_codec as hp
 from rooms.draft import Draft, Outgoing
 from rooms.journal import Journal
-from rooms.sqlite_store import SqliteStore
 from rooms.store import DraftKey
-from tests.rooms.helpers import MemoryPeer, text_update
+from tests.rooms.helpers import MemoryPeer, sqlite_journal, text_update
 
 KEY = DraftKey("typhoon-drill", "brief")
 ADDRESS = "typhoon-drill/brief"
@@ -103,13 +102,8 @@ def hocus_doc(address: str = ADDRESS) -> tuple[HocusDoc, Recorder]:
 
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    store = SqliteStore(tmp_path / "t.sqlite3")
-    await store.open()
-    j = Journal(store)
-    j.start()
-    yield j
-    await j.stop(5)
-    await store.close()
+    async with sqlite_journal(tmp_path / "t.sqlite3") as running:
+        yield running
 
 
 async def test_a_broadcast_is_prefixed_and_framed_once_for_every_peer_with_the_address(journal: Journal) -> None:

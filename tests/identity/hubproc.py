@@ -9,77 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import select
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import jwt
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-ROOT = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(rb"listening on http://([\d.]+):(\d+)/")
+from tests.conftest import ROOT
+from tests.conftest import HubProcess as CoreHubProcess
+
+__all__ = ["ROOT", "HubProcess", "audited", "close_code", "eventually", "upgrade_refused"]
+
 T = TypeVar("T")
 
 
-class HubProcess:
+class HubProcess(CoreHubProcess):
+    """A hub with authentication on and its default limits, plus token and API helpers."""
+
+    BASE_ENV: ClassVar[dict[str, str]] = {}
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *args: str) -> None:
-        self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TONGPIN_")}
-        self.env.update(env or {})
-        self.args = args
-        self.log_path = data_dir / f"hub-{time.monotonic_ns()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    def start(self, within: float = 30.0) -> HubProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        cmd = [sys.executable, "-m", "hub.cli", "serve", "--port", "0", "--data-dir", str(self.data_dir), *self.args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=log)
-        log.close()
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        line = b""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
-            if ready:
-                line = self.proc.stdout.readline()
-                break
-        match = LISTENING.search(line)
-        if match is None:
-            self.stop()
-            raise RuntimeError(f"hub did not start: {line!r}\n{self.log()}")
-        self.port = int(match.group(2))
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(data_dir, args, env)
 
     def ws(self, path: str, token: str | None = None, **params: str) -> str:
         query = {"token": token, **params} if token is not None else params

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -48,3 +50,21 @@ def test_with_an_operator_secret_there_are_no_demo_users(tmp_path: Path) -> None
     result = tongpin("token", "--user", "humen-editor", "--data-dir", str(tmp_path), env={"TONGPIN_SECRET": "q" * 40})
     assert result.returncode == 1
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_serve_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:
+    """A database migrated by a newer Tongpin: exit 2 and one line saying so, no traceback, nothing touched."""
+    db = sqlite3.connect(tmp_path / "tongpin.sqlite3")
+    with contextlib.closing(db):
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)")
+        db.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', 'now')")
+        db.commit()
+    result = tongpin("serve", "--port", "0", "--data-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "listening" not in result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tongpin serve: database schema is version 999, but this Tongpin knows only up to"), last
+    db = sqlite3.connect(tmp_path / "tongpin.sqlite3")
+    with contextlib.closing(db):
+        assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(999,)]

@@ -46,9 +46,7 @@ async def test_missing_token_is_refused_before_the_upgrade(hub: HubProcess) -> N
         pytest.param(lambda claims, secret: jwt.encode(claims, b"k" * 48, algorithm="HS256"), id="bad-signature"),
         pytest.param(lambda claims, secret: jwt.encode(claims, None, algorithm="none"), id="alg-none"),
         pytest.param(lambda claims, secret: jwt.encode(claims, secret, algorithm="HS512"), id="alg-hs512"),
-        pytest.param(
-            lambda claims, secret: jwt.encode(claims, secret, algorithm="HS256")[:-4] + "AAAA", id="tampered"
-        ),
+        pytest.param(lambda claims, secret: jwt.encode(claims, secret, algorithm="HS256")[:-4] + "AAAA", id="tampered"),
         pytest.param(lambda claims, secret: "x" * 5000, id="oversized"),
     ],
 )

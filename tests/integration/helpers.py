@@ -1,10 +1,17 @@
-"""Helpers for the hub integration tests: the stored draft, convergence, raw sockets."""
+"""Helpers for the hub integration tests: the stored draft, edits and convergence in any client family, raw sockets.
+
+The families: ``YClient`` (pycrdt), ``NodeClient`` (npm y-websocket, one
+document) and its subclass ``HocusClient`` (@hocuspocus/provider, several
+documents on one socket: calls name the document ``doc``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +60,61 @@ def doc_state_vector(doc: Doc[Any]) -> dict[int, int]:
     return decode_state_vector(doc.get_state())
 
 
-Client = YClient | NodeClient
+Client = YClient | NodeClient  # a HocusClient is a NodeClient
 
 
-async def snapshot(client: Client) -> tuple[str, dict[int, int]]:
-    """A client's text and decoded state vector, right now."""
+async def snapshot(client: Client, doc: str | None = None) -> tuple[str, dict[int, int]]:
+    """A client's text and decoded state vector of ``doc``, right now."""
     if isinstance(client, YClient):
         return client.content(), client.state_vector()
-    report = await client.report()
+    report = await client.document(doc)
     return str(report["text"]), decode_state_vector(base64.b64decode(report["stateVector"]))
 
 
-async def converged(clients: list[Client], within: float = 15.0) -> tuple[str, dict[int, int]]:
+async def insert(client: Client, doc: str | None, index: int, text: str) -> None:
+    """Insert ``text`` at code point ``index`` of ``doc``."""
+    if isinstance(client, YClient):
+        client.insert(index, text)
+    else:
+        await client.insert_into(doc, index, text)
+
+
+async def delete(client: Client, doc: str | None, index: int, length: int) -> None:
+    if isinstance(client, YClient):
+        client.delete(index, length)
+    else:
+        await client.delete_from(doc, index, length)
+
+
+async def insert_anywhere(client: Client, doc: str | None, rng: random.Random, text: str) -> None:
+    """Insert ``text`` at a random place of ``doc`` as the client holds it now."""
+    current, _ = await snapshot(client, doc)
+    await insert(client, doc, rng.randrange(len(current) + 1), text)
+
+
+async def burst(
+    clients: Sequence[Client],
+    doc: str | None,
+    rng: random.Random,
+    letters: str,
+    between: Callable[[int], Awaitable[None]],
+    rounds: int = 12,
+) -> list[str]:
+    """Rounds of one character from each client (``letters[i]`` from client i, every fourth round 𠮷,
+    outside the BMP) at random places; ``between(round)`` after each round. The characters typed."""
+    typed: list[str] = []
+    for round_ in range(rounds):
+        for who, client in enumerate(clients):
+            char = letters[who] if round_ % 4 else "𠮷"
+            typed.append(char)
+            await insert_anywhere(client, doc, rng, char)
+        await between(round_)
+    return typed
+
+
+async def converged(
+    clients: Sequence[Client], doc: str | None = None, within: float = 15.0
+) -> tuple[str, dict[int, int]]:
     """Wait until every client holds the same text and state vector; return them.
 
     Equal state vectors mean each holds every update any of them made, so
@@ -74,7 +124,7 @@ async def converged(clients: list[Client], within: float = 15.0) -> tuple[str, d
     try:
         async with asyncio.timeout(within):
             while True:
-                states = [await snapshot(c) for c in clients]
+                states = [await snapshot(c, doc) for c in clients]
                 if all(s == states[0] for s in states[1:]):
                     return states[0]
                 await asyncio.sleep(0.02)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from tests.ypy_client import decode_state_vector
 
@@ -43,11 +43,11 @@ class NodeClient:
         return f"<NodeClient {self.name} id={self.client_id}>"
 
     @classmethod
-    async def start(cls, node: str, name: str = "node", *args: str) -> NodeClient:
-        """Start the driver; ``args`` go to it (``"v4"``: @y/websocket 4 instead of y-websocket 3)."""
+    async def start(cls, node: str, name: str = "node", *args: str, driver: Path = DRIVER) -> Self:
+        """Start ``driver``; ``args`` go to it (``"v4"``: @y/websocket 4 instead of y-websocket 3)."""
         proc = await asyncio.create_subprocess_exec(
             node,
-            str(DRIVER),
+            str(driver),
             *args,
             cwd=JS_DIR,
             stdin=asyncio.subprocess.PIPE,
@@ -136,6 +136,17 @@ class NodeClient:
 
     async def report(self) -> dict[str, Any]:
         return await self.call("report")
+
+    async def document(self, doc: str | None = None) -> dict[str, Any]:
+        """The report of the document ``doc`` (text, state vector, ...); this client has just one."""
+        return await self.report()
+
+    async def insert_into(self, doc: str | None, index: int, text: str) -> dict[str, Any]:
+        """``insert`` into the document ``doc``; this client has just one."""
+        return await self.insert(index, text)
+
+    async def delete_from(self, doc: str | None, index: int, length: int) -> dict[str, Any]:
+        return await self.delete(index, length)
 
     async def wait(self, what: str, value: Any = None, *, within: float = 10.0) -> dict[str, Any]:
         """Until the condition ``what`` (see ``conditions`` in yclient.mjs) holds; the report then."""

@@ -20,7 +20,15 @@ from pycrdt import Doc, Text
 from rooms import codec
 from rooms.awareness import AwarenessEntry, encode_awareness
 from tests.conftest import HubProcess, NodeFactory
-from tests.integration.helpers import Client, converged, doc_state_vector, doc_text, raw_socket, stored_doc
+from tests.integration.helpers import (
+    Client,
+    burst,
+    converged,
+    doc_state_vector,
+    doc_text,
+    raw_socket,
+    stored_doc,
+)
 from tests.ypy_client import YClient
 
 pytestmark = pytest.mark.node
@@ -86,20 +94,13 @@ async def test_node_and_pycrdt_clients_converge_with_the_store(hub: HubProcess, 
     assert text in {"（A离线）【P】" + rest, "【P】（A离线）" + rest}
 
     # 4. A burst of single-character inserts from all three, while b reconnects in the middle of its own.
-    rng = random.Random(20260101)
-    typed: list[str] = []
-    for round_ in range(12):
-        for who, client in enumerate(everyone):
-            char = "甲乙丙"[who] if round_ % 4 else "𠮷"
-            typed.append(char)
-            if isinstance(client, YClient):
-                client.insert(rng.randrange(len(client.content()) + 1), char)
-            else:
-                await client.insert(rng.randrange(len(await client.text()) + 1), char)
+    async def b_drops_off(round_: int) -> None:
         if round_ == 4:
             await b.disconnect()
         if round_ == 8:
             await b.connect(hub.ws_base, f"{ROOM}/{DRAFT}")
+
+    typed = await burst(everyone, None, random.Random(20260101), "甲乙丙", b_drops_off)
     final, sv = await converged(everyone)
     assert sorted(final) == sorted(text + "".join(typed))
 

@@ -55,7 +55,9 @@ async def refused_then_junk(hub: HubProcess, path: str) -> bytes:
 
 @pytest.fixture
 def authenticated_hub(hub_factory: HubFactory) -> HubProcess:
-    return hub_factory(env={"TONGPIN_AUTH": "required"})
+    # No refused-upgrade limit: these clients are refused on their merits (401) every time, not as an address
+    # that keeps failing (429, tests/identity/test_refusal_limit.py).
+    return hub_factory(env={"TONGPIN_AUTH": "required", "TONGPIN_UPGRADE_REFUSAL_LIMIT": "0"})
 
 
 async def test_refused_upgrades_hold_nothing(authenticated_hub: HubProcess) -> None:

@@ -20,9 +20,18 @@ import pytest
 
 from tests.conftest import HubProcess, NodeFactory
 from tests.hocuspocus.hpclient import HocusClient
-from tests.integration.helpers import doc_state_vector, doc_text, stored_doc
+from tests.integration.helpers import (
+    burst,
+    converged,
+    delete,
+    doc_state_vector,
+    doc_text,
+    insert,
+    snapshot,
+    stored_doc,
+)
 from tests.interop.conftest import HocusFactory
-from tests.interop.families import Member, converged, delete, insert, require_v4, state
+from tests.interop.families import Member, require_v4
 from tests.ypy_client import YClient
 
 pytestmark = pytest.mark.node
@@ -141,14 +150,7 @@ async def test_every_client_family_converges_on_one_draft(
 
     # 5. A burst of single characters from all four at random places; v4, pycrdt and
     #    the Hocuspocus provider each drop off and come back in the middle of it.
-    rng = random.Random(20261126)
-    typed: list[str] = []
-    for round_ in range(12):
-        for who, member in enumerate(everyone):
-            char = "甲乙丙丁"[who] if round_ % 4 else "𠮷"
-            typed.append(char)
-            current, _ = await state(member, DOC)
-            await insert(member, DOC, rng.randrange(len(current) + 1), char)
+    async def comings_and_goings(round_: int) -> None:
         if round_ == 2:
             await go_offline(hp)
         if round_ == 3:
@@ -161,12 +163,14 @@ async def test_every_client_family_converges_on_one_draft(
             await v4.connect(hub.ws_base, DOC, stored="1")
         if round_ == 9:
             await py.connect()
+
+    typed = await burst(everyone, DOC, random.Random(20261126), "甲乙丙丁", comings_and_goings)
     final, sv = await converged(everyone, DOC)
     assert sorted(final) == sorted(text + "".join(typed))
 
     # Identical bytes and state vectors everywhere; one entry per writer.
     assert len(sv) == 4, f"four writers, four entries: {sv}"
-    assert {(await state(m, DOC))[0].encode("utf-8") for m in everyone} == {final.encode("utf-8")}
+    assert {(await snapshot(m, DOC))[0].encode("utf-8") for m in everyone} == {final.encode("utf-8")}
 
     # The y-websocket clients sent one message per frame, over several connections
     # each, and heard (opt-in ``stored``) that what they sent last is durable.

@@ -10,11 +10,17 @@
 // Text positions are in Unicode code points, whatever the engine counts in.
 //
 // Commands:
-//   socket {url}                  create the shared socket (HocuspocusProviderWebsocket)
-//   open {doc, token, as?, sessionAwareness?}
+//   socket {url, messageReconnectTimeout?}
+//                                 create the shared socket (HocuspocusProviderWebsocket)
+//   open {doc, token, as?, sessionAwareness?, awareness?, reattach?}
 //                                 attach a provider for document `doc` (Y.Text "t" in its own Y.Doc);
 //                                 later commands name it `as` (default: doc). With sessionAwareness
-//                                 one socket may carry the same document twice (4.x only).
+//                                 one socket may carry the same document twice (4.x only). awareness
+//                                 false: the provider has none. reattach: when the hub ends the
+//                                 document alone (its close event while the socket stays up), the app
+//                                 detaches and attaches the provider again, as an app would to learn
+//                                 its rights now
+//   reattach {doc, token}         detach and attach again with a new token
 //   close {doc}                   detach it: the provider sends its close message; the Y.Doc is kept
 //   insert {doc, index, text}     into Y.Text "t"
 //   delete {doc, index, length}
@@ -28,9 +34,9 @@
 // Only documented extension points are used: the `WebSocketPolyfill` option
 // (a `ws` subclass that counts connections and the hub's pings) and the
 // provider's own events.
-import readline from 'node:readline'
 import * as Y from 'yjs'
 import WebSocket from 'ws'
+import { condition, emit, exitSoon, sameIds, serve, utf16Offset, waiting } from './common.mjs'
 
 const version = process.argv[2] === 'v3' ? 'v3' : 'v4'
 const { HocuspocusProvider, HocuspocusProviderWebsocket } =
@@ -39,9 +45,9 @@ const { HocuspocusProvider, HocuspocusProviderWebsocket } =
 let socket = null
 let connections = 0
 let pings = 0 // connection-level pings received from the hub
+let keepalives = 0 // frames addressed to no document (the hub's keepalive for 3.x)
 const closes = [] // {code, reason} of every closed socket
 const docs = new Map() // name -> state
-const waiters = new Set()
 
 class CountingWebSocket extends WebSocket {
   constructor (...args) {
@@ -50,24 +56,15 @@ class CountingWebSocket extends WebSocket {
     this.addEventListener('message', (event) => {
       const data = event.data
       const size = data.byteLength !== undefined ? data.byteLength : data.length
-      const first = size === 1 ? new Uint8Array(data)[0] : -1
-      if (first === 9) {
+      const bytes = size <= 2 ? new Uint8Array(data) : null
+      if (size === 1 && bytes[0] === 9) {
         pings += 1
+        recheck()
+      } else if (size === 2 && bytes[0] === 0 && bytes[1] === 9) {
+        keepalives += 1
         recheck()
       }
     })
-  }
-}
-
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-
-const recheck = () => {
-  for (const w of waiters) {
-    if (w.test()) {
-      waiters.delete(w)
-      clearTimeout(w.timer)
-      w.resolve(report({ doc: w.doc }))
-    }
   }
 }
 
@@ -105,15 +102,12 @@ const report = ({ doc } = {}) => ({
   status: socket !== null ? socket.status : null,
   connections,
   pings,
+  keepalives,
   closes,
   doc: doc !== undefined && docs.has(doc) ? docReport(docs.get(doc)) : null
 })
 
-const sameIds = (a, b) => {
-  const x = [...a].map(Number).sort((p, q) => p - q)
-  const y = [...b].map(Number).sort((p, q) => p - q)
-  return x.length === y.length && x.every((v, i) => v === y[i])
-}
+const { recheck, until } = waiting(report)
 
 // Does `msg` hold every field of `pattern` with an equal (JSON) value?
 const matches = (msg, pattern) =>
@@ -132,24 +126,29 @@ const conditions = {
   statelessCount: (d, value) => d.stateless.filter((m) => matches(m, value.match)).length >= value.count,
   awareness: (d, value) => sameIds(Object.keys(awarenessStates(d)), value),
   closed: (_d, value) => closes.some((c) => c.code === value),
+  // the hub ended this document alone, with a reason starting with `value`
+  ended: (d, value) => d.closes.some((c) => c.document && c.reason.startsWith(value ?? '')),
+  keepalives: (_d, value) => keepalives >= value,
   connections: (_d, value) => connections >= value,
   pings: (_d, value) => pings >= value,
   status: (_d, value) => socket !== null && socket.status === value
 }
 
-const toUtf16 = (text, index) => {
-  const chars = Array.from(text.toString())
-  if (!(index >= 0 && index <= chars.length)) throw new Error(`position ${index} outside a text of ${chars.length}`)
-  return chars.slice(0, index).join('').length
+// Detach and attach again: the provider closes the document, then sends its token and sync step 1.
+const reattach = (d) => {
+  d.scope = null
+  d.provider.detach()
+  d.provider.attach()
 }
 
-const makeProvider = (name, d, token, sessionAwareness) => {
+const makeProvider = (name, d, { token, sessionAwareness, awareness, reattach: again }) => {
   const provider = new HocuspocusProvider({
     websocketProvider: socket,
     name,
     document: d.ydoc,
     token,
     sessionAwareness: Boolean(sessionAwareness),
+    ...(awareness === false ? { awareness: null } : {}),
     onAuthenticated: ({ scope }) => { d.scope = scope; recheck() },
     onAuthenticationFailed: ({ reason }) => { d.denied.push(reason); recheck() },
     onStateless: ({ payload }) => {
@@ -160,18 +159,25 @@ const makeProvider = (name, d, token, sessionAwareness) => {
     },
     onSynced: recheck,
     onUnsyncedChanges: recheck,
-    onClose: ({ event }) => { d.closes.push({ code: event.code, reason: String(event.reason || '') }); recheck() }
+    onClose: ({ event }) => {
+      // The socket's own close has already marked it disconnected; a document's close leaves it up.
+      const document = socket.status === 'connected'
+      d.closes.push({ code: event.code, reason: String(event.reason || ''), document })
+      if (document && again) setImmediate(() => reattach(d))
+      recheck()
+    }
   })
-  provider.awareness.on('change', recheck)
+  if (provider.awareness) provider.awareness.on('change', recheck)
   provider.attach() // a provider on a shared socket attaches itself only when it owns the socket
   return provider
 }
 
 const commands = {
-  socket ({ url }) {
+  socket ({ url, messageReconnectTimeout }) {
     if (socket !== null) throw new Error('the socket exists already')
     socket = new HocuspocusProviderWebsocket({
       url,
+      ...(messageReconnectTimeout ? { messageReconnectTimeout } : {}),
       WebSocketPolyfill: CountingWebSocket,
       delay: 50,
       minDelay: 50,
@@ -186,7 +192,7 @@ const commands = {
     })
     return report()
   },
-  open ({ doc, token, as, sessionAwareness }) {
+  open ({ doc, token, as, ...options }) {
     const key = as ?? doc
     let d = docs.get(key)
     if (d === undefined) {
@@ -198,13 +204,19 @@ const commands = {
     if (d.provider !== null && d.attached) throw new Error(`${key} is open already`)
     d.scope = null
     if (d.provider === null) {
-      d.provider = makeProvider(doc, d, token, sessionAwareness)
+      d.provider = makeProvider(doc, d, { token, ...options })
     } else {
       d.provider.configuration.token = token
       d.provider.attach()
     }
     d.attached = true
     return report({ doc: key })
+  },
+  reattach ({ doc, token }) {
+    const d = getDoc(doc)
+    d.provider.configuration.token = token
+    reattach(d)
+    return report({ doc })
   },
   close ({ doc }) {
     const d = getDoc(doc)
@@ -214,13 +226,13 @@ const commands = {
   },
   insert ({ doc, index, text: s }) {
     const d = getDoc(doc)
-    d.text.insert(toUtf16(d.text, index), s)
+    d.text.insert(utf16Offset(d.text, index), s)
     return report({ doc })
   },
   delete ({ doc, index, length }) {
     const d = getDoc(doc)
-    const start = toUtf16(d.text, index)
-    d.text.delete(start, toUtf16(d.text, index + length) - start)
+    const start = utf16Offset(d.text, index)
+    d.text.delete(start, utf16Offset(d.text, index + length) - start)
     return report({ doc })
   },
   awareness ({ doc, state }) {
@@ -241,42 +253,15 @@ const commands = {
   },
   report,
   wait ({ what, doc, value, timeout }) {
-    const condition = conditions[what]
-    if (condition === undefined) throw new Error(`unknown condition ${what}`)
-    const test = () => condition(doc === undefined ? null : getDoc(doc), value)
-    if (test()) return report({ doc })
-    return new Promise((resolve, reject) => {
-      const w = { test, resolve, doc }
-      w.timer = setTimeout(() => {
-        waiters.delete(w)
-        reject(new Error(`timed out after ${timeout}s waiting for ${what}=${JSON.stringify(value)}; ` +
-          `state: ${JSON.stringify(report({ doc }))}`))
-      }, timeout * 1000)
-      waiters.add(w)
-    })
+    const holds = condition(conditions, what)
+    const test = () => holds(doc === undefined ? null : getDoc(doc), value)
+    return until(test, { what, value, timeout, about: { doc } })
   },
   exit () {
     for (const d of docs.values()) if (d.provider !== null) d.provider.destroy()
     if (socket !== null) socket.destroy()
-    setImmediate(() => process.exit(0))
-    return {}
+    return exitSoon()
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin })
-rl.on('line', async (line) => {
-  if (!line.trim()) return
-  let msg
-  try {
-    msg = JSON.parse(line)
-    const handler = commands[msg.cmd]
-    if (handler === undefined) throw new Error(`unknown command ${msg.cmd}`)
-    const result = await handler(msg)
-    emit({ id: msg.id, ok: true, result })
-  } catch (err) {
-    emit({ id: msg ? msg.id : null, ok: false, error: String(err && err.stack ? err.stack : err) })
-  }
-})
-// The test process went away: do not linger.
-rl.on('close', () => process.exit(0))
-emit({ event: 'ready', clientID: 0 })
+serve(commands, { clientID: 0 })

@@ -8,9 +8,9 @@
 //   report                        editor.getText() and the provider's state
 //   wait {what, value?, timeout}  "synced", "text" (editor.getText() === value), "unsynced" (=== value)
 //   exit
-import readline from 'node:readline'
 import { Window } from 'happy-dom'
 import WebSocket from 'ws'
+import { exitSoon, serve, waitCommand, waiting } from './common.mjs'
 
 const window = new Window()
 for (const name of ['window', 'document', 'navigator', 'Node', 'Element', 'HTMLElement', 'MutationObserver',
@@ -33,9 +33,6 @@ const { HocuspocusProvider } = await import('@hocuspocus/provider')
 
 let editor = null
 let provider = null
-const waiters = new Set()
-
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
 const report = () => ({
   text: editor !== null ? editor.getText() : null,
@@ -51,15 +48,7 @@ const conditions = {
   unsynced: (value) => provider !== null && provider.unsyncedChanges === value
 }
 
-const recheck = () => {
-  for (const w of waiters) {
-    if (w.test()) {
-      waiters.delete(w)
-      clearTimeout(w.timer)
-      w.resolve(report())
-    }
-  }
-}
+const { recheck, until } = waiting(report)
 
 const commands = {
   open ({ url, doc, token }) {
@@ -92,42 +81,12 @@ const commands = {
     return report()
   },
   report,
-  wait ({ what, value, timeout }) {
-    const condition = conditions[what]
-    if (condition === undefined) throw new Error(`unknown condition ${what}`)
-    const test = () => condition(value)
-    if (test()) return report()
-    return new Promise((resolve, reject) => {
-      const w = { test, resolve }
-      w.timer = setTimeout(() => {
-        waiters.delete(w)
-        reject(new Error(`timed out after ${timeout}s waiting for ${what}=${JSON.stringify(value)}; ` +
-          `state: ${JSON.stringify(report())}`))
-      }, timeout * 1000)
-      waiters.add(w)
-    })
-  },
+  wait: waitCommand(conditions, until),
   exit () {
     if (editor !== null) editor.destroy()
     if (provider !== null) provider.destroy()
-    setImmediate(() => process.exit(0))
-    return {}
+    return exitSoon()
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin })
-rl.on('line', async (line) => {
-  if (!line.trim()) return
-  let msg
-  try {
-    msg = JSON.parse(line)
-    const handler = commands[msg.cmd]
-    if (handler === undefined) throw new Error(`unknown command ${msg.cmd}`)
-    const result = await handler(msg)
-    emit({ id: msg.id, ok: true, result })
-  } catch (err) {
-    emit({ id: msg ? msg.id : null, ok: false, error: String(err && err.stack ? err.stack : err) })
-  }
-})
-rl.on('close', () => process.exit(0))
-emit({ event: 'ready', clientID: 0 })
+serve(commands, { clientID: 0 })

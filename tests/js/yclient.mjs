@@ -27,9 +27,9 @@
 // (a `ws` subclass that counts the sync updates it sends, so the driver knows
 // which of its updates a `stored` count covers) and the provider's per
 // instance `messageHandlers` table, for Tongpin's opt-in `stored` message.
-import readline from 'node:readline'
 import * as decoding from 'lib0/decoding'
 import WebSocket from 'ws'
+import { emit, exitSoon, sameIds, serve, utf16Offset, waitCommand, waiting } from './common.mjs'
 
 const FAMILIES = {
   v3: async () => ({ Y: await import('yjs'), ...(await import('y-websocket')), rootText: (doc) => doc.getText('t') }),
@@ -53,7 +53,6 @@ let framesSent = 0
 let packedFrames = 0
 let textAtSync = [] // the text each time the provider became synced
 const closes = [] // {code, reason} of every closed connection (code null: closed locally)
-const waiters = new Set()
 
 const ownClock = () => Y.getState(doc.store, doc.clientID)
 
@@ -99,8 +98,6 @@ class CountingWebSocket extends WebSocket {
   }
 }
 
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-
 const awarenessStates = () => {
   const out = {}
   if (provider !== null) {
@@ -125,11 +122,7 @@ const report = () => ({
   awareness: awarenessStates()
 })
 
-const sameIds = (a, b) => {
-  const x = [...a].map(Number).sort((p, q) => p - q)
-  const y = [...b].map(Number).sort((p, q) => p - q)
-  return x.length === y.length && x.every((v, i) => v === y[i])
-}
+const { recheck, until } = waiting(report)
 
 const conditions = {
   synced: () => provider !== null && provider.synced,
@@ -144,23 +137,9 @@ const conditions = {
   paragraphs: (value) => JSON.stringify(paragraphs()) === JSON.stringify(value)
 }
 
-const recheck = () => {
-  for (const w of waiters) {
-    if (w.test()) {
-      waiters.delete(w)
-      clearTimeout(w.timer)
-      w.resolve(report())
-    }
-  }
-}
-
 doc.on('update', recheck)
 
-const toUtf16 = (index) => {
-  const chars = Array.from(text.toString())
-  if (!(index >= 0 && index <= chars.length)) throw new Error(`position ${index} outside a text of ${chars.length}`)
-  return chars.slice(0, index).join('').length
-}
+const toUtf16 = (index) => utf16Offset(text, index)
 
 const makeProvider = (url, room, params) => {
   const p = new WebsocketProvider(url, room, doc, {
@@ -241,41 +220,11 @@ const commands = {
     return report()
   },
   report,
-  wait ({ what, value, timeout }) {
-    const test = () => conditions[what](value)
-    if (conditions[what] === undefined) throw new Error(`unknown condition ${what}`)
-    if (test()) return report()
-    return new Promise((resolve, reject) => {
-      const w = { test, resolve }
-      w.timer = setTimeout(() => {
-        waiters.delete(w)
-        reject(new Error(`timed out after ${timeout}s waiting for ${what}=${JSON.stringify(value)}; ` +
-          `state: ${JSON.stringify(report())}`))
-      }, timeout * 1000)
-      waiters.add(w)
-    })
-  },
+  wait: waitCommand(conditions, until),
   exit () {
     if (provider !== null) provider.destroy()
-    setImmediate(() => process.exit(0))
-    return {}
+    return exitSoon()
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin })
-rl.on('line', async (line) => {
-  if (!line.trim()) return
-  let msg
-  try {
-    msg = JSON.parse(line)
-    const handler = commands[msg.cmd]
-    if (handler === undefined) throw new Error(`unknown command ${msg.cmd}`)
-    const result = await handler(msg)
-    emit({ id: msg.id, ok: true, result })
-  } catch (err) {
-    emit({ id: msg ? msg.id : null, ok: false, error: String(err && err.stack ? err.stack : err) })
-  }
-})
-// The test process went away: do not linger.
-rl.on('close', () => process.exit(0))
-emit({ event: 'ready', clientID: doc.clientID })
+serve(commands, { clientID: doc.clientID })

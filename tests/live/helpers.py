@@ -3,8 +3,9 @@
 - ``hub_in_process``: the hub (``hub.server.build_server``) served by uvicorn
   in the test's own event loop: quick to start, and the test can reach into
   ``server.hub``.
-- ``HubProcess``: ``python -m hub.cli serve --port 0`` as a real process, to
-  SIGKILL, or to run beside another node.
+- ``HubProcess``: ``tongpin serve --port 0`` as a real process (the tests'
+  one launcher, ``tests.conftest.HubProcess``), to SIGKILL, or to run beside
+  another node.
 - ``LiveWS``: a websockets client of ``/live``. Every frame it sends or
   receives is validated against ``schema/live.schema.json``, so each test
   checks the contract on real traffic.
@@ -19,15 +20,10 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import select
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import jwt
@@ -39,11 +35,11 @@ from hub.config import Settings
 from hub.live import AccessLookup, Live
 from hub.server import TongpinServer, build_server
 from rooms.memory_broker import MemoryBroker, MemoryBus
+from tests.conftest import HubProcess as CoreHubProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schema" / "live.schema.json").read_text(encoding="utf-8"))
 PUBLISH_KEY = "test-publish-key-0123456789abcdef-live"
-LISTENING = re.compile(rb"listening on http://([\d.]+):(\d+)/")
 
 
 def _validator(part: str) -> Draft202012Validator:
@@ -161,59 +157,13 @@ async def hub_in_process(
             await task
 
 
-class HubProcess(Node):
-    """``tongpin serve`` as a real process (its log is ``log_path``)."""
+class HubProcess(CoreHubProcess, Node):
+    """``tongpin serve`` as a real process, with authentication on and publishing keys."""
+
+    BASE_ENV: ClassVar[dict[str, str]] = {"TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY, "TONGPIN_LOG_LEVEL": "warning"}
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        super().__init__(data_dir, 0)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TONGPIN_")}
-        self.env.update({"TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY, "TONGPIN_LOG_LEVEL": "warning"})
-        self.env.update(env or {})
-        self.log_path = data_dir / f"hub-{time.monotonic_ns()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, within: float = 30.0) -> HubProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "hub.cli", "serve", "--port", "0", "--data-dir", str(self.data_dir)]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=log)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        line = b""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
-            if ready:
-                line = self.proc.stdout.readline()
-                break
-        match = LISTENING.search(line)
-        if match is None:
-            self.stop()
-            raise RuntimeError(f"hub did not start: {line!r}\n{self.log()}")
-        self.port = int(match.group(2))
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye, no flush, no close frames."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        CoreHubProcess.__init__(self, data_dir, (), env)
 
 
 class LiveWS:

@@ -66,6 +66,7 @@ async def test_presence_is_right_after_a_node_is_killed(tmp_path: Path) -> None:
         b = await asyncio.to_thread(HubProcess(tmp_path, env).start)
         clients: list[LiveWS] = []
         try:
+
             async def join(node: HubProcess, user: str) -> LiveWS:
                 client = await node.client(user)
                 clients.append(client)
@@ -76,8 +77,11 @@ async def test_presence_is_right_after_a_node_is_killed(tmp_path: Path) -> None:
             await join(b, "changan-editor")
             await join(b, "dgrtv-editor")
             await join(b, "humen-editor")  # the watcher's own second tab, on the other node
-            await watcher.until(lambda: {"changan-editor", "dgrtv-editor"} <= set(watcher.users)
-                                and watcher.sessions("humen-editor") == 2)
+            await watcher.until(
+                lambda: (
+                    {"changan-editor", "dgrtv-editor"} <= set(watcher.users) and watcher.sessions("humen-editor") == 2
+                )
+            )
 
             await asyncio.to_thread(b.kill)
             alone = {"humen-editor"}

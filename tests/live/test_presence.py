@@ -8,6 +8,8 @@ with real processes and Redis is ``test_kill.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -154,11 +156,21 @@ async def test_large_rooms_get_summaries_then_a_snapshot_when_small_again() -> N
     p.close()
 
 
-async def test_presence_across_nodes_and_a_dead_node_clears() -> None:
+@contextlib.asynccontextmanager
+async def two_nodes(node_timeout: float) -> AsyncIterator[tuple[PNode, PNode]]:
+    """Nodes ``a`` and ``b`` on one in-process bus, without grace; stopped at the end."""
     bus = MemoryBus()
-    a = await PNode("a", bus, grace=0, node_timeout=0.5).start()
-    b = await PNode("b", bus, grace=0, node_timeout=0.5).start()
+    a = await PNode("a", bus, grace=0, node_timeout=node_timeout).start()
+    b = await PNode("b", bus, grace=0, node_timeout=node_timeout).start()
     try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_presence_across_nodes_and_a_dead_node_clears() -> None:
+    async with two_nodes(node_timeout=0.5) as (a, b):
         watcher = View()
         a.presence.join(ROOM, entry("a.1", "alice"), watcher)
         b.presence.join(ROOM, entry("b.1", "bob"), View())
@@ -170,16 +182,10 @@ async def test_presence_across_nodes_and_a_dead_node_clears() -> None:
         b.die()
         await wait_until(lambda: "bob" not in watcher.users, within=5)
         assert watcher.sessions("alice") == ["a.1"] and "alice" not in watcher.left
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_lost_message_is_noticed_and_repaired() -> None:
-    bus = MemoryBus()
-    a = await PNode("a", bus, grace=0, node_timeout=5).start()
-    b = await PNode("b", bus, grace=0, node_timeout=5).start()
-    try:
+    async with two_nodes(node_timeout=5) as (a, b):
         watcher = View()
         a.presence.join(ROOM, entry("a.1", "alice"), watcher)
         b.presence.join(ROOM, entry("b.1", "bob"), View())
@@ -189,18 +195,23 @@ async def test_a_lost_message_is_noticed_and_repaired() -> None:
         b.presence.update(ROOM, "b.1", "d2", "idle")  # arrives, one number too far
         await wait_until(lambda: "dave" in watcher.users, within=5)
         assert watcher.users["bob"]["state"] == "idle"
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 def test_merging_keeps_the_result_of_every_update() -> None:
     def diff(**users: Any) -> PresenceUpdate:
-        return PresenceUpdate({"type": "presence", "channel": ROOM, "mode": "diff", "users": users,
-                               "count": {"users": 0, "sessions": 0}})
+        return PresenceUpdate(
+            {"type": "presence", "channel": ROOM, "mode": "diff", "users": users, "count": {"users": 0, "sessions": 0}}
+        )
 
-    snapshot = PresenceUpdate({"type": "presence", "channel": ROOM, "mode": "snapshot",
-                               "users": {"a": {"v": 1}, "b": {"v": 1}}, "count": {"users": 2, "sessions": 2}})
+    snapshot = PresenceUpdate(
+        {
+            "type": "presence",
+            "channel": ROOM,
+            "mode": "snapshot",
+            "users": {"a": {"v": 1}, "b": {"v": 1}},
+            "count": {"users": 2, "sessions": 2},
+        }
+    )
     merged = merge_updates(merge_updates(snapshot, diff(a=None, c={"v": 1})), diff(b={"v": 2}))
     assert merged.mode == "snapshot" and merged.body["users"] == {"b": {"v": 2}, "c": {"v": 1}}
     two = merge_updates(diff(a={"v": 1}, b=None), diff(a=None))

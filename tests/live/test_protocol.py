@@ -33,13 +33,20 @@ async def test_commands_and_answers_follow_the_schema(tmp_path: Path, raw_ws: bo
         assert answer == {"duplicate": False, "events": [{"channel": "unit:humen", "epoch": sub["epoch"], "offset": 1}]}
         event = await c.expect("event", channel="unit:humen")
         assert (event["epoch"], event["offset"], event["event"], event["data"]) == (
-            sub["epoch"], 1, "dispatch.assigned", {"稿件": "台风"})
+            sub["epoch"],
+            1,
+            "dispatch.assigned",
+            {"稿件": "台风"},
+        )
 
         pid = await c.send(c.command("presence", channel="room:typhoon-drill", draft="d1", state="idle"))
         await c.expect("ack", id=pid)
         diff = await c.expect("presence", mode="diff")
-        assert diff["users"]["humen-editor"]["sessions"][0] == {"id": c.welcome["session"], "draft": "d1",
-                                                               "state": "idle"}
+        assert diff["users"]["humen-editor"]["sessions"][0] == {
+            "id": c.welcome["session"],
+            "draft": "d1",
+            "state": "idle",
+        }
         ping = await c.send(c.command("ping"))
         await c.expect("pong", id=ping)
         unsub = await c.send(c.command("unsubscribe", channel="unit:humen"))
@@ -160,16 +167,24 @@ async def test_permission_rules_for_every_channel_kind(tmp_path: Path) -> None:
             for user, channel, allowed in RULES:
                 if user not in clients:
                     clients[user] = await node.client(user)
-                answer = await clients[user].subscribe(channel, presence=False) if channel.startswith("room:") else \
-                    await clients[user].subscribe(channel)
+                answer = (
+                    await clients[user].subscribe(channel, presence=False)
+                    if channel.startswith("room:")
+                    else await clients[user].subscribe(channel)
+                )
                 if allowed:
                     assert answer["type"] == "subscribed", (user, channel, answer)
                 else:
                     assert (answer["type"], answer["code"]) == ("error", "forbidden"), (user, channel, answer)
                     assert channel in answer["message"]
             # A refused subscribe gets nothing of the channel.
-            await node.publish([{"channels": ["unit:changan"], "type": "test.secret", "data": 1},
-                                {"channels": ["unit:humen"], "type": "test.open", "data": 2}], "rules")
+            await node.publish(
+                [
+                    {"channels": ["unit:changan"], "type": "test.secret", "data": 1},
+                    {"channels": ["unit:humen"], "type": "test.open", "data": 2},
+                ],
+                "rules",
+            )
             event = await clients["humen-editor"].expect("event")
             assert event["channel"] == "unit:humen"
             # Each refusal is in the audit trail: who, what, and why.
@@ -250,8 +265,9 @@ async def test_publish_endpoint_checks_and_idempotency(tmp_path: Path) -> None:
             return await http.post("/live/publish", content=json.dumps(body), headers=headers)
 
         assert (await post(good, **{"Idempotency-Key": "x"})).status_code == 401
-        assert (await post(good, Authorization="Bearer wrong-key-wrong-key-wrong-key-xx", **{"Idempotency-Key": "x"}))\
-            .status_code == 401
+        assert (
+            await post(good, Authorization="Bearer wrong-key-wrong-key-wrong-key-xx", **{"Idempotency-Key": "x"})
+        ).status_code == 401
         assert (await post(good, **auth)).json()["error"]["code"] == "idempotency_key"
         for bad in ({"events": []}, {"events": good["events"], "more": 1}, [1]):
             response = await post(bad, **auth, **{"Idempotency-Key": "b"})
@@ -283,8 +299,11 @@ async def test_publishing_is_off_without_keys(tmp_path: Path) -> None:
     import httpx
 
     async with hub_in_process(tmp_path, live_publish_keys="") as node, httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(f"{node.http}/live/publish", json={"events": []},
-                                   headers={"Authorization": "Bearer x", "Idempotency-Key": "k"})
+        response = await http.post(
+            f"{node.http}/live/publish",
+            json={"events": []},
+            headers={"Authorization": "Bearer x", "Idempotency-Key": "k"},
+        )
         assert (response.status_code, response.json()["error"]["code"]) == (403, "publishing_off")
 
 

@@ -3,7 +3,7 @@
 ``FeedServer`` serves whatever a test puts in ``feeds`` (path -> ``Feed``)
 plus pathological routes: ``/slow`` (answers headers, then never the body
 until the server stops), ``/huge`` (streams without end), ``/500``,
-``/loop`` (redirects to itself), ``/external.dtd`` (counts fetches: no
+``/loop`` (redirects to itself), ``redirects`` (path -> any URL), ``/external.dtd`` (counts fetches: no
 parser should ever make one). Every request is counted per path, with its
 ``If-None-Match``; a feed with an ``etag`` answers 304 when it is sent back.
 """
@@ -13,10 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
-import re
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 import orjson
@@ -34,6 +30,7 @@ from rooms.event_store import EventStore
 from rooms.events import Event, Publisher
 from rooms.monitor import MonitorStore
 from tests.cluster.services import postgres_schema
+from tests.conftest import LISTENING, HubProcess
 
 BACKENDS = ("sqlite", "postgres")
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +54,23 @@ def rss(entries: Sequence[Entry], *, title: str = "东莞新闻") -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{title}</title>'
         f"<link>http://news.example/</link><description>feed</description>{items}</channel></rss>"
+    ).encode()
+
+
+def rdf(entries: Sequence[Entry]) -> bytes:
+    """RSS 1.0: items beside the channel under ``rdf:RDF``, dated by ``dc:date`` (China time)."""
+    items = "".join(
+        f'<item rdf:about="{html.escape(e.url)}"><title>{html.escape(e.title)}</title>'
+        f"<link>{html.escape(e.url)}</link><description>{html.escape(e.summary)}</description>"
+        f"<dc:date>{time.strftime('%Y-%m-%dT%H:%M:%S+08:00', time.gmtime(e.published + 8 * 3600))}</dc:date></item>"
+        for e in entries
+    )
+    seq = "".join(f'<rdf:li rdf:resource="{html.escape(e.url)}"/>' for e in entries)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="http://news.example/rdf"><title>东莞阳光网</title><link>http://news.example/</link>'
+        f"<description>东莞新闻</description><items><rdf:Seq>{seq}</rdf:Seq></items></channel>{items}</rdf:RDF>"
     ).encode()
 
 
@@ -101,8 +115,10 @@ class Feed:
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.feeds: dict[str, Feed] = {}
+        self.redirects: dict[str, str] = {}
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
         self._stop = asyncio.Event()
@@ -110,7 +126,7 @@ class FeedServer:
         self.port = 0
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     async def start(self) -> FeedServer:
         app = web.Application()
@@ -122,7 +138,7 @@ class FeedServer:
         app.router.add_get("/{path:.*}", self._feed)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         server = site._server
         assert server is not None
@@ -143,6 +159,8 @@ class FeedServer:
     async def _feed(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits[path] += 1
+        if path in self.redirects:
+            raise web.HTTPFound(self.redirects[path])
         feed = self.feeds.get(path)
         if feed is None:
             return web.Response(status=404)
@@ -236,73 +254,33 @@ async def _opened(*parts: Any) -> AsyncIterator[None]:
             await part.close()
 
 
-class WorkerProcess:
-    """``tongpin worker NAME...`` as a real process, on port 0 (its log is ``log_path``)."""
+class WorkerProcess(HubProcess):
+    """``tongpin worker NAME...`` as a real process, on port 0: the tests' hub launcher, another command.
+
+    Only ``start`` is its own; stopping, killing and the log are the launcher's.
+    """
+
+    BASE_ENV: ClassVar[dict[str, str]] = {"TONGPIN_LOG_LEVEL": "info"}
 
     def __init__(self, data_dir: Path, jobs: Sequence[str], env: dict[str, str]) -> None:
-        self.data_dir = data_dir
+        super().__init__(data_dir, (), env)
         self.jobs = list(jobs)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TONGPIN_")}
-        self.env.update({"TONGPIN_LOG_LEVEL": "info", **env})
-        self.log_path = data_dir / f"worker-{time.monotonic_ns()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
 
-    def start(self, within: float = 30.0) -> WorkerProcess:
+    def start(self, port: int = 0, within: float = 30.0) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "worker",
-            *self.jobs,
-            "--worker-port",
-            "0",
-            "--data-dir",
-            str(self.data_dir),
-        ]
-        with self.log_path.open("wb") as log:
+        log_path = self.data_dir / f"worker-{time.monotonic_ns()}.log"
+        self.logs.append(log_path)
+        cmd = [sys.executable, "-m", "hub.cli", "worker", *self.jobs]
+        cmd += ["--worker-port", str(port), "--data-dir", str(self.data_dir)]
+        with log_path.open("wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=log)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        line = b""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if select.select([self.proc.stdout], [], [], 0.1)[0]:
-                line = self.proc.stdout.readline()
-                break
-        match = re.search(rb"listening on http://[\d.]+:(\d+)/", line)
+        line = self._first_line(time.monotonic() + within)
+        match = LISTENING.search(line)
         if match is None:
             self.stop()
             raise RuntimeError(f"worker did not start: {line!r}\n{self.log()}")
-        self.port = int(match.group(1))
+        self.port = int(match.group(2))
         return self
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     async def get(self, path: str) -> httpx.Response:
         async with httpx.AsyncClient(timeout=5) as http:

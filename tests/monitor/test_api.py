@@ -20,9 +20,9 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 
 
 @contextlib.asynccontextmanager
-async def node(backend: str, tmp_path: Path) -> AsyncIterator[InProcessNode]:
+async def node(backend: str, tmp_path: Path, **settings: Any) -> AsyncIterator[InProcessNode]:
     async with contextlib.AsyncExitStack() as stack:
-        extra: dict[str, Any] = {"workers": "none"}
+        extra: dict[str, Any] = {"workers": "none", **settings}
         if backend == "postgres":
             extra["database_url"] = await stack.enter_async_context(postgres_schema())
         yield await stack.enter_async_context(hub_in_process(tmp_path / "hub", **extra))
@@ -216,12 +216,8 @@ async def test_alert_visibility_lifecycle_refusals_and_live_events(backend: str,
 
 
 async def test_unacknowledged_high_alert_escalates_once_to_the_unit_on_duty(backend: str, tmp_path: Path) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        extra: dict[str, Any] = {"workers": "alert-escalation", "monitor_ack_timeout": 0.5}
-        if backend == "postgres":
-            extra["database_url"] = await stack.enter_async_context(postgres_schema())
-        n = await stack.enter_async_context(hub_in_process(tmp_path / "hub", **extra))
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+    settings = {"workers": "alert-escalation", "monitor_ack_timeout": 0.5}
+    async with node(backend, tmp_path, **settings) as n, httpx.AsyncClient(timeout=10) as http:
         api = Api(n, http)
         on_duty = await n.hub.workflow.on_duty_unit(time.time())
         assert on_duty is not None  # development mode seeds a rotation
@@ -277,3 +273,39 @@ async def test_assign_to_an_existing_task_or_a_new_one_with_the_workflow_rights(
         )
         topics = await api.ok("changan-editor", "GET", "/api/topics")
         assert topics["items"] == []  # nothing was created for the refused assign
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/feed.xml",
+        "http://127.1/feed.xml",
+        "http://[::1]/feed.xml",
+        "http://[::ffff:127.0.0.1]/feed.xml",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/rss",
+        "https://192.168.1.20/rss",
+        "http://0.0.0.0/",
+        "http://224.0.0.1/",
+    ],
+)
+async def test_internal_ip_urls_are_refused_with_a_422_naming_the_field(backend: str, tmp_path: Path, url: str) -> None:
+    async with node(backend, tmp_path) as n, httpx.AsyncClient(timeout=10) as http:
+        api = Api(n, http)
+        error = await api.error("dgrelease-monitor", "POST", "/api/monitor/sources", 422, "invalid", json={"url": url})
+        assert error["message"].startswith("url: ") and "public addresses only" in error["message"], error
+        made = await api.ok(
+            "dgrelease-monitor", "POST", "/api/monitor/sources", 201, json={"url": "https://a.example/"}
+        )
+        path = f"/api/monitor/sources/{made['id']}"
+        error = await api.error("dgrelease-monitor", "PATCH", path, 422, "invalid", json={"url": url})
+        assert error["message"].startswith("url: "), error
+        assert (await api.ok("dgrelease-monitor", "GET", path))["url"] == "https://a.example/"  # unchanged
+        assert len((await api.ok("dgrelease-monitor", "GET", "/api/monitor/sources"))["items"]) == 1
+
+
+async def test_internal_ip_urls_are_accepted_when_private_fetches_are_allowed(backend: str, tmp_path: Path) -> None:
+    async with node(backend, tmp_path, monitor_allow_private=True) as n, httpx.AsyncClient(timeout=10) as http:
+        body = {"url": "http://10.0.0.5:8080/rss"}
+        made = await Api(n, http).ok("dgrelease-monitor", "POST", "/api/monitor/sources", 201, json=body)
+        assert made["url"] == body["url"]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tests.cluster.services import postgres_schema
+from tests.workflow.client import Api
 
 T = TypeVar("T")
 
@@ -39,24 +40,19 @@ WALK["rejected"] = [*WALK["submitted"], (REVIEWERS[1], "review", {"decision": "r
 
 
 class Desk:
+    """The review steps as calls of the API (``tests.workflow.client.Api`` signs in and sends them)."""
+
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
-        self.tokens: dict[str, str] = {}
+        self.api = Api(base_url, timeout=30)
+        self.http = self.api.http
+        self.token = self.api.token
         self._names = itertools.count(1)
 
     async def close(self) -> None:
-        await self.http.aclose()
-
-    async def token(self, user: str) -> str:
-        if user not in self.tokens:
-            response = await self.http.post("/api/dev/signin", json={"user": user})
-            assert response.status_code == 200, response.text
-            self.tokens[user] = response.json()["token"]
-        return self.tokens[user]
+        await self.api.close()
 
     async def call(self, user: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {await self.token(user)}", **kw.pop("headers", {})}
-        return await self.http.request(method, path, headers=headers, **kw)
+        return await self.api.call(method, path, user, **kw)
 
     async def ok(self, user: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
         response = await self.call(user, method, path, **kw)

@@ -1,11 +1,31 @@
-"""In-memory peers for the fast tier: they collect what a draft sends them."""
+"""In-memory peers for the fast tier: they collect what a draft sends them; a journal on a real SQLite file."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 from pycrdt import Doc, Text
 
 from rooms import codec
 from rooms.draft import Outgoing
+from rooms.journal import Journal
+from rooms.sqlite_store import SqliteStore
+
+
+@asynccontextmanager
+async def sqlite_journal(path: Path) -> AsyncIterator[Journal]:
+    """A started ``Journal`` on a SQLite store at ``path``; stopped and closed on exit."""
+    store = SqliteStore(path)
+    await store.open()
+    journal = Journal(store)
+    journal.start()
+    try:
+        yield journal
+    finally:
+        await journal.stop(5)
+        await store.close()
 
 
 class MemoryPeer:

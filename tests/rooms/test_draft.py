@@ -13,23 +13,17 @@ from rooms.awareness import AwarenessEntry, encode_awareness
 from rooms.draft import Draft
 from rooms.errors import Closing
 from rooms.journal import Journal
-from rooms.sqlite_store import SqliteStore
 from rooms.store import DraftKey
 from schema.close_codes import CloseCode
-from tests.rooms.helpers import MemoryPeer, text_update
+from tests.rooms.helpers import MemoryPeer, sqlite_journal, text_update
 
 KEY = DraftKey("room1", "draft1")
 
 
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    store = SqliteStore(tmp_path / "t.sqlite3")
-    await store.open()
-    j = Journal(store)
-    j.start()
-    yield j
-    await j.stop(5)
-    await store.close()
+    async with sqlite_journal(tmp_path / "t.sqlite3") as running:
+        yield running
 
 
 def make_draft(journal: Journal) -> Draft:

@@ -76,7 +76,11 @@ def shots(request: pytest.FixtureRequest) -> Path:
 async def open_signed_in(browser: Any, hub: HubProcess, user: str, viewport: dict[str, int] = LAPTOP) -> Any:
     """A new browser context signed in as ``user`` through the development sign-in form; its page."""
     context = await browser.new_context(viewport=viewport, locale="zh-CN")
-    page = await context.new_page()
+    return await sign_in(await context.new_page(), hub, user)
+
+
+async def sign_in(page: Any, hub: HubProcess, user: str) -> Any:
+    """Sign ``page`` in as ``user`` (the token lives in the tab's sessionStorage); errors go to ``page.errors``."""
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors

@@ -1,5 +1,7 @@
 """A workflow store on a real backend, seeded like a development hub, with a clock the test moves.
 
+The test bench of the workflow's store tests (a fixture, not a benchmark: nothing here is timed).
+
 ``open_bench("sqlite" | "postgres", tmp)`` yields a ``Bench``: the store (its
 clock is ``bench.clock``), the directory on the same database (demo units,
 people and rooms; audit rows), and ``actor(user_id)`` for the demo people
@@ -74,27 +76,18 @@ def types_of(events: list[Event]) -> set[str]:
 @contextlib.asynccontextmanager
 async def open_bench(backend: str, tmp: Path) -> AsyncIterator[Bench]:
     clock = Clock()
-    if backend == "sqlite":
-        path = tmp / "tongpin.sqlite3"
-        store: WorkflowStore = SqliteWorkflowStore(path, node="test", clock=clock)
-        await store.open()
-        directory: Directory = SqliteDirectory(path)
-        await directory.open()
-        await seed(directory, demo=True)
-        try:
-            yield Bench(store, directory, clock, backend)
-        finally:
-            await directory.close()
-            await store.close()
-        return
-    async with postgres_schema() as url:
-        store = PostgresWorkflowStore(url, node="test", clock=clock)
+    async with contextlib.AsyncExitStack() as stack:
+        store: WorkflowStore
+        directory: Directory
+        if backend == "sqlite":
+            path = tmp / "tongpin.sqlite3"
+            store, directory = SqliteWorkflowStore(path, node="test", clock=clock), SqliteDirectory(path)
+        else:
+            url = await stack.enter_async_context(postgres_schema())  # dropped last
+            store, directory = PostgresWorkflowStore(url, node="test", clock=clock), PostgresDirectory(url)
         await store.open()  # migrates
-        directory = PostgresDirectory(url)
+        stack.push_async_callback(store.close)
         await directory.open()
+        stack.push_async_callback(directory.close)
         await seed(directory, demo=True)
-        try:
-            yield Bench(store, directory, clock, backend)
-        finally:
-            await directory.close()
-            await store.close()
+        yield Bench(store, directory, clock, backend)

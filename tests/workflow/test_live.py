@@ -1,6 +1,6 @@
 """End to end on a real ``tongpin serve`` (authentication on): workflow events reach the right users over
 ``WS /live``, the hosted jobs escalate and hand over, and a session's members and state reach open
-``/yjs`` sockets."""
+``/yjs`` sockets; a scheduled session opens itself at its start, on each store backend."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import HubFactory, HubProcess
 from tests.live.helpers import LiveWS
-from tests.workflow.client import Api
+from tests.workflow.client import HUB_BACKENDS, Api, serve
 from tests.ypy_client import YClient
 
 
@@ -129,3 +129,31 @@ async def test_membership_and_state_reach_open_documents(node: Node) -> None:
     for client in (humen, changan, reader, writer):
         await client.close()
     await room.close()
+
+
+@pytest.fixture(params=HUB_BACKENDS)
+async def scheduling_node(request: pytest.FixtureRequest, hub_factory: HubFactory) -> AsyncIterator[Node]:
+    env = {"TONGPIN_AUTH": "required", "TONGPIN_SESSION_SCHEDULE_INTERVAL": "0.2"}
+    async with serve(hub_factory, request.param, env) as (hub, api):
+        yield Node(hub, api)
+
+
+async def test_a_scheduled_session_opens_itself_when_its_start_comes(scheduling_node: Node) -> None:
+    node = scheduling_node
+    owner = await node.live("dgdaily-editor", "unit:dgdaily")
+    member = await node.live("humen-editor", "unit:humen")
+    starts_at = time.time() + 1
+    body = {"title": "早班会", "member_units": ["humen"], "id": "dawn", "starts_at": starts_at}
+    session = await node.api.ok("POST", "/api/sessions", "dgdaily-editor", 201, json=body)
+    assert session["status"] == "scheduled"
+    later = {"title": "晚班会", "id": "dusk", "starts_at": time.time() + 3600}
+    await node.api.ok("POST", "/api/sessions", "dgdaily-editor", 201, json=later)
+    for client, channel in ((owner, "unit:dgdaily"), (member, "unit:humen")):
+        opened = await client.expect("event", within=20, channel=channel, event="session.opened")
+        assert opened["data"]["session"]["id"] == "dawn" and opened["data"]["session"]["status"] == "open"
+        assert opened["data"]["actor"] is None and opened["data"]["reason"] == "scheduled start"
+    assert time.time() >= starts_at, "not before its start"
+    assert (await node.api.ok("GET", "/api/sessions/dawn", "dgdaily-editor"))["status"] == "open"
+    assert (await node.api.ok("GET", "/api/sessions/dusk", "dgdaily-editor"))["status"] == "scheduled"
+    for client in (owner, member):
+        await client.close()

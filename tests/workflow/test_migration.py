@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
+from rooms.directory import Directory
 from rooms.postgres_directory import PostgresDirectory
 from rooms.postgres_workflow import PostgresWorkflowStore
 from rooms.seed import units
@@ -23,12 +24,23 @@ BEFORE = 3  # the schema version before the workflow
 CHIEF = Actor("dgdaily-chief", "dgdaily", "city_outlet", frozenset({"chief_editor"}))
 
 
-async def check(store: WorkflowStore) -> None:
-    session = await store.session(CHIEF, "old-plan")
-    assert session.status == "open" and session.created_by is None
-    assert session.member_units == frozenset({"humen"}) and session.created_at > 1e9
-    draft = await store.create_draft(CHIEF, "old-plan", title="稿", lead_unit="humen")
-    assert (await store.session(CHIEF, "old-plan")).drafts_count == 1 and draft.value.lead_unit == "humen"
+async def check(store: WorkflowStore, directory: Directory) -> None:
+    """Open the store (it migrates), check the old session, and that the directory sees it open."""
+    await store.open()
+    try:
+        session = await store.session(CHIEF, "old-plan")
+        assert session.status == "open" and session.created_by is None
+        assert session.member_units == frozenset({"humen"}) and session.created_at > 1e9
+        draft = await store.create_draft(CHIEF, "old-plan", title="稿", lead_unit="humen")
+        assert (await store.session(CHIEF, "old-plan")).drafts_count == 1 and draft.value.lead_unit == "humen"
+        await directory.open()
+        try:
+            room = await directory.room("old-plan")
+        finally:
+            await directory.close()
+        assert room is not None and room.status == "open"
+    finally:
+        await store.close()
 
 
 async def test_sqlite_sessions_made_before_the_workflow(tmp_path: Path) -> None:
@@ -45,17 +57,7 @@ async def test_sqlite_sessions_made_before_the_workflow(tmp_path: Path) -> None:
     db.execute("INSERT INTO room_members VALUES ('old-plan', 'humen')")
     db.commit()
     db.close()
-    store = SqliteWorkflowStore(path)
-    await store.open()
-    try:
-        await check(store)
-        directory = SqliteDirectory(path)
-        await directory.open()
-        room = await directory.room("old-plan")
-        await directory.close()
-        assert room is not None and room.status == "open"
-    finally:
-        await store.close()
+    await check(SqliteWorkflowStore(path), SqliteDirectory(path))
 
 
 @pytest.mark.postgres
@@ -74,14 +76,4 @@ async def test_postgres_sessions_made_before_the_workflow() -> None:
             await conn.execute("INSERT INTO room_members VALUES ('old-plan', 'humen')")
         finally:
             await conn.close()
-        store = PostgresWorkflowStore(url)
-        await store.open()
-        try:
-            await check(store)
-            directory = PostgresDirectory(url)
-            await directory.open()
-            room = await directory.room("old-plan")
-            await directory.close()
-            assert room is not None and room.status == "open"
-        finally:
-            await store.close()
+        await check(PostgresWorkflowStore(url), PostgresDirectory(url))

@@ -53,6 +53,17 @@ def test_the_rotation_counts_slots_from_its_anchor() -> None:
     assert Rotation(["a", "b"], "weekly", 0.0).slot(8 * 86_400).unit == "b"
 
 
+def test_the_slots_that_began_in_a_span_are_counted_strictly_and_bounded() -> None:
+    day = 86_400.0
+    rotation = Rotation(["a", "b", "c"], "daily", 1000.0)
+    starts = [s.since_at for s in rotation.slots_starting(1000.0, 1000.0 + 3 * day, most=10)]
+    assert starts == [1000.0 + day, 1000.0 + 2 * day], "a slot starting at either end is not inside"
+    inside = rotation.slots_starting(1000.0 + 0.5 * day, 1000.0 + 3.5 * day, most=10)
+    assert [s.unit for s in inside] == ["b", "c", "a"]
+    assert [s.unit for s in rotation.slots_starting(1000.0, 1000.0 + 3.5 * day, most=2)] == ["c", "a"], "the latest"
+    assert rotation.slots_starting(1000.0 + 5, 1000.0 + day, most=10) == []
+
+
 class NoLookup:
     async def room(self, room_id: str) -> Room | None:
         return None

@@ -19,10 +19,8 @@ it, so a missing, extra, repeated or reordered event fails the step.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -32,12 +30,11 @@ import pytest
 from pycrdt import XmlElement, XmlFragment, XmlText
 
 from rooms.workflow import CITY_TZ
-from tests.cluster.services import REDIS_URL, check_redis, postgres_schema, with_db
 from tests.conftest import HubFactory, HubProcess, NodeFactory
 from tests.live.helpers import LiveWS
 from tests.review.helpers import eventually
 from tests.waiting import wait_until
-from tests.workflow.client import Api
+from tests.workflow.client import HUB_BACKENDS, Api, serve
 from tests.ypy_client import YClient
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(120)]
@@ -45,7 +42,6 @@ pytestmark = [pytest.mark.node, pytest.mark.timeout(120)]
 PUBLISH_KEY = "scenario-publish-key-0123456789abcdef"
 MARK = "scenario.mark"
 SESSION = "haizhan"
-BACKENDS = ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])]
 
 # Who holds a /live socket, and the channels beyond user:{me}, unit:{my unit} and city their role allows.
 PEOPLE: dict[str, tuple[str, ...]] = {
@@ -181,25 +177,19 @@ class Newsroom:
             await person.ws.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=HUB_BACKENDS)
 async def city(request: pytest.FixtureRequest, hub_factory: HubFactory) -> AsyncIterator[Newsroom]:
     env = {
         "TONGPIN_AUTH": "required",
         "TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY,
         "TONGPIN_DISPATCH_ESCALATION_INTERVAL": "0.2",
     }
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "postgres":
-            await check_redis()
-            env["TONGPIN_DATABASE_URL"] = await stack.enter_async_context(postgres_schema())
-            env["TONGPIN_REDIS_URL"] = with_db(REDIS_URL, random.randint(2, 15))
-        hub = hub_factory(env=env)
-        stack.push_async_callback(asyncio.to_thread, hub.stop)  # before the schema is dropped
-        api = Api(hub.http)
-        stack.push_async_callback(api.close)
+    async with serve(hub_factory, request.param, env) as (hub, api):
         room = Newsroom(hub, api)
-        stack.push_async_callback(room.close)
-        yield room
+        try:
+            yield room
+        finally:
+            await room.close()
 
 
 def paragraphs(client: YClient) -> list[str]:

@@ -1,19 +1,22 @@
-"""The ``dispatch-escalation`` and ``duty-rotation`` jobs, ticked directly with an injected clock, on both backends."""
+"""The workflow's jobs (``dispatch-escalation``, ``duty-rotation``, ``session-schedule``), ticked directly
+with an injected clock, on both backends."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import orjson
 
 from rooms.events import Event, Publisher
+from rooms.sql import Tx
 from rooms.workflow import Rotation
 from rooms.workflow_store import Recipient
+from tests.review.helpers import eventually
 from tests.workflow.bench import START, Bench
-from workers.duty import DutyRotation
-from workers.escalation import DispatchEscalation
+from workers.workflow_jobs import DispatchEscalation, DutyRotation, SessionSchedule
 
 DAY = 86_400.0
 ANCHOR = START - 10
@@ -32,6 +35,36 @@ class Announced:
     def take(self) -> list[Event]:
         taken, self.events = self.events, []
         return taken
+
+
+@contextlib.asynccontextmanager
+async def holding_the_room(bench: Bench, room_id: str) -> AsyncIterator[None]:
+    """A transaction that holds the room's row (PostgreSQL; the whole store on SQLite) until the block ends."""
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(tx: Tx) -> None:
+        await tx.lock("SELECT id FROM rooms WHERE id = ?", room_id)
+        locked.set()
+        await release.wait()
+
+    holder = asyncio.create_task(cast(Any, bench.store)._transact(hold))
+    await locked.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        await holder
+
+
+async def waiting_updates(bench: Bench, count: int) -> bool:
+    """PostgreSQL: ``count`` updates of ``rooms`` are waiting for a lock."""
+    row = await cast(Any, bench.store)._read(
+        lambda tx: tx.row(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE rooms SET status%'"
+        )
+    )
+    return int(row[0]) == count
 
 
 async def rotation(bench: Bench, units: list[str]) -> None:
@@ -158,3 +191,107 @@ async def test_the_duty_view_and_a_rotation_change(bench: Bench) -> None:
     assert (await store.handovers())[0].to_unit == "nancheng"
     same = await store.put_rotation(chief, units=["nancheng", "guancheng"], period="weekly", anchor_at=ANCHOR)
     assert {e.type for e in same.events} == {"duty.rotation"}, "nancheng stays on duty: no handover"
+
+
+async def test_an_outage_keeps_the_duty_log_and_announces_one_handover(bench: Bench) -> None:
+    store, announced = bench.store, Announced()
+    job = DutyRotation(store, announced.publisher)
+    await rotation(bench, ["binhaiwan", "guancheng", "nancheng"])  # binhaiwan from ANCHOR (recorded at START)
+    # No instance ticked for four days: guancheng's, nancheng's and binhaiwan's slots passed unannounced.
+    assert await job.tick(START + 4 * DAY) == 1
+    events = announced.take()
+    assert {e.type for e in events} == {"duty.handover"}, "one announcement, not one per missed slot"
+    assert {e.channel for e in events} == {"city", "duty", "unit:binhaiwan", "unit:guancheng"}
+    data = orjson.loads(events[0].data)
+    assert data["missed"] == 3 and data["current"]["unit"] == "guancheng"
+    assert (data["handover"]["from_unit"], data["handover"]["to_unit"]) == ("binhaiwan", "guancheng")
+    log = [(h.from_unit, h.to_unit, h.since_at, h.at) for h in reversed(await store.handovers())]
+    assert log == [
+        (None, "binhaiwan", ANCHOR, START),
+        ("binhaiwan", "guancheng", ANCHOR + DAY, START + 4 * DAY),
+        ("guancheng", "nancheng", ANCHOR + 2 * DAY, START + 4 * DAY),
+        ("nancheng", "binhaiwan", ANCHOR + 3 * DAY, START + 4 * DAY),
+        ("binhaiwan", "guancheng", ANCHOR + 4 * DAY, START + 4 * DAY),
+    ], "every slot is in the log, recorded when the job came back"
+    audited = [r.event for r in await bench.audit("duty", "handover")]
+    assert [e.detail["action"] for e in audited] == ["start", "missed", "missed", "missed", "handover"]
+    assert all(e.actor is None for e in audited[1:])
+    assert audited[1].detail == {"action": "missed", "from": "binhaiwan", "to": "guancheng", "since_at": ANCHOR + DAY}
+    assert await job.tick(START + 4 * DAY + 60) == 0 and announced.take() == []
+
+
+async def test_an_outage_ending_on_the_same_unit_still_hands_over(bench: Bench) -> None:
+    store, announced = bench.store, Announced()
+    job = DutyRotation(store, announced.publisher)
+    await rotation(bench, ["binhaiwan", "guancheng"])
+    assert await job.tick(START + 2 * DAY) == 1, "binhaiwan again, but guancheng held the duty in between"
+    data = orjson.loads(announced.take()[0].data)
+    assert data["missed"] == 1
+    assert (data["handover"]["from_unit"], data["handover"]["to_unit"]) == ("guancheng", "binhaiwan")
+
+
+async def test_a_new_rotation_after_an_outage_records_the_old_rotations_slots(bench: Bench) -> None:
+    store, announced = bench.store, Announced()
+    await rotation(bench, ["binhaiwan", "guancheng"])
+    bench.clock.now = START + 2 * DAY + 30  # guancheng's day and binhaiwan's again were never handed over
+    change = await store.put_rotation(
+        await bench.actor("dgrtv-chief"), units=["nancheng"], period="daily", anchor_at=ANCHOR
+    )
+    handover = next(orjson.loads(e.data) for e in change.events if e.type == "duty.handover")
+    assert (handover["handover"]["from_unit"], handover["handover"]["to_unit"]) == ("binhaiwan", "nancheng")
+    assert handover["missed"] == 2 and handover["actor"] == "dgrtv-chief"
+    log = [(h.from_unit, h.to_unit, h.since_at) for h in reversed(await store.handovers())]
+    assert log[1:] == [
+        ("binhaiwan", "guancheng", ANCHOR + DAY),
+        ("guancheng", "binhaiwan", ANCHOR + 2 * DAY),
+        ("binhaiwan", "nancheng", ANCHOR + 2 * DAY),
+    ]
+    assert await DutyRotation(store, announced.publisher).tick(START + 2 * DAY + 60) == 0
+
+
+async def test_scheduled_sessions_open_when_their_start_comes(bench: Bench) -> None:
+    store, announced = bench.store, Announced()
+    editor = await bench.actor("dgdaily-editor")
+
+    async def scheduled(session_id: str, starts_at: float | None) -> None:
+        await store.create_session(
+            editor, title=session_id, member_units=["humen"], starts_at=starts_at, session_id=session_id
+        )
+
+    await scheduled("due", START - 5)
+    await scheduled("later", START + 60)
+    await scheduled("unplanned", None)
+    await scheduled("closed", START - 3600)
+    await store.session_action(editor, "closed", "open")
+    await store.session_action(editor, "closed", "close")
+    await scheduled("by-hand", START - 1)
+    await store.session_action(editor, "by-hand", "open")  # a planner opened it first: the job leaves it
+    since = await bench.age_room("due")
+
+    assert await SessionSchedule(store, announced.publisher).tick(START) == 1
+    events = announced.take()
+    assert {e.type for e in events} == {"session.opened"}
+    assert {e.channel for e in events} == {"room:due", "unit:dgdaily", "unit:humen"}
+    data = orjson.loads(events[0].data)
+    assert data["actor"] is None and data["reason"] == "scheduled start" and data["session"]["status"] == "open"
+    statuses = {s: (await store.session(editor, s)).status for s in ("due", "later", "unplanned", "closed")}
+    assert statuses == {"due": "open", "later": "scheduled", "unplanned": "scheduled", "closed": "closed"}
+    changed = {r.id: r for r in (await bench.directory.changes(since)).rooms}
+    assert changed["due"].status == "open", "the hubs' revocation poll sees the opening"
+    (audited,) = [r.event for r in await bench.audit("session", "due") if r.event.detail["action"] == "open"]
+    assert audited.actor is None
+    assert audited.detail == {"action": "open", "from": "scheduled", "to": "open", "reason": "scheduled start"}
+    assert [r.event.actor for r in await bench.audit("session", "by-hand") if r.event.detail["action"] == "open"] == [
+        "dgdaily-editor"
+    ]
+
+    # Two instances tick at once when "later" is due, both having found it due before either writes: it opens once.
+    jobs = [SessionSchedule(store, announced.publisher) for _ in range(2)]
+    async with holding_the_room(bench, "later"):
+        ticks = asyncio.gather(*(job.tick(START + 60) for job in jobs))
+        if bench.backend == "postgres":  # SQLite runs one transaction at a time: nothing to wait for
+            await eventually(lambda: waiting_updates(bench, 2), "both ticks waiting to open the session")
+    assert sorted(await ticks) == [0, 1]
+    assert len([e for e in announced.take() if e.channel == "room:later"]) == 1
+    assert sorted(r.event.detail["action"] for r in await bench.audit("session", "later")) == ["create", "open"]
+    assert (await store.session(editor, "unplanned")).status == "scheduled", "no start time: a planner opens it"

@@ -1,4 +1,8 @@
-"""Parsing feeds: RSS 2.0, Atom and JSON Feed, into items.
+"""Parsing feeds: RSS 2.0, RSS 1.0 (RDF), Atom and JSON Feed, into items.
+
+RSS 1.0 is RDF: its items are siblings of the channel under ``rdf:RDF``,
+in the RSS 1.0 namespace, dated by Dublin Core ``dc:date`` (ISO 8601); many
+Chinese portals and older CMSs still publish it.
 
 XML is parsed with ``defusedxml``: entity declarations (the "billion
 laughs" expansion) and external references (DTDs, external entities) are
@@ -34,6 +38,8 @@ MAX_TITLE = 300
 MAX_SUMMARY = 1000
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 
@@ -54,7 +60,7 @@ class Item:
 
 
 def parse_feed(body: bytes, base_url: str, content_type: str = "") -> list[Item]:
-    """The items of a feed body (``FeedError`` if it is none of the three formats)."""
+    """The items of a feed body (``FeedError`` if it is none of the formats)."""
     if "json" in content_type.lower() or body.lstrip()[:1] == b"{":
         return _json_feed(body, base_url)
     return _xml_feed(body, base_url)
@@ -89,7 +95,7 @@ def _item(title: str, summary: str, url: str | None, published_at: float | None)
     return Item(title or summary[:MAX_TITLE], summary, url, published_at)
 
 
-# -- XML: RSS 2.0 and Atom ------------------------------------------------------------
+# -- XML: RSS 2.0, RSS 1.0 and Atom ------------------------------------------------
 
 
 def _xml_feed(body: bytes, base_url: str) -> list[Item]:
@@ -104,9 +110,11 @@ def _xml_feed(body: bytes, base_url: str) -> list[Item]:
         if channel is None:
             raise FeedError("RSS without a channel")
         return _collect(_rss_item(e, base_url) for e in channel.iter("item"))
+    if root.tag == f"{RDF}RDF":
+        return _collect(_rss_item(e, base_url, RSS1) for e in root.iter(f"{RSS1}item"))
     if root.tag == f"{ATOM}feed":
         return _collect(_atom_entry(e, base_url) for e in root.iter(f"{ATOM}entry"))
-    raise FeedError(f"not RSS 2.0, Atom or JSON Feed (root element {root.tag[:60]!r})")
+    raise FeedError(f"not RSS 2.0, RSS 1.0, Atom or JSON Feed (root element {root.tag[:60]!r})")
 
 
 def _collect(items: Any) -> list[Item]:
@@ -119,12 +127,16 @@ def _collect(items: Any) -> list[Item]:
     return out
 
 
-def _rss_item(e: ET.Element, base_url: str) -> Item | None:
-    guid = e.find("guid")
-    link = e.findtext("link") or (guid.text if guid is not None and guid.get("isPermaLink", "true") == "true" else None)
-    summary = e.findtext("description") or e.findtext(f"{CONTENT}encoded")
-    published = _when(e.findtext("pubDate"), rfc822=True) or _when(e.findtext(f"{DC}date"), rfc822=False)
-    return _item(_text(e.findtext("title"), MAX_TITLE), _text(summary, MAX_SUMMARY), _link(link, base_url), published)
+def _rss_item(e: ET.Element, base_url: str, ns: str = "") -> Item | None:
+    """An RSS 2.0 item (``ns`` empty) or an RSS 1.0 one (``ns`` is its namespace; it has no guid or pubDate)."""
+    guid = e.find(f"{ns}guid")
+    permalink = guid.text if guid is not None and guid.get("isPermaLink", "true") == "true" else None
+    link = e.findtext(f"{ns}link") or permalink or e.get(f"{RDF}about")
+    summary = e.findtext(f"{ns}description") or e.findtext(f"{CONTENT}encoded")
+    published = _when(e.findtext(f"{ns}pubDate"), rfc822=True) or _when(e.findtext(f"{DC}date"), rfc822=False)
+    return _item(
+        _text(e.findtext(f"{ns}title"), MAX_TITLE), _text(summary, MAX_SUMMARY), _link(link, base_url), published
+    )
 
 
 def _atom_entry(e: ET.Element, base_url: str) -> Item | None:

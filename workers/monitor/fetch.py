@@ -10,7 +10,9 @@ the body or raises ``FetchError`` with a short reason. Bounds:
 - the body is read in chunks and the fetch aborted as soon as it passes
   ``max_bytes`` (decompressed bytes, so a compression bomb stops too); a
   ``Content-Length`` above the cap is refused before reading;
-- any status other than 200 or 304 is an error.
+- any status other than 200 or 304 is an error;
+- the session's connector refuses internal addresses (``workers.monitor.guard``),
+  for the URL and every redirect: the reason is the error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import asyncio
 from dataclasses import dataclass
 
 import aiohttp
+
+from workers.monitor.guard import Refused
 
 __all__ = ["FetchError", "Fetched", "fetch"]
 
@@ -86,5 +90,8 @@ async def fetch(
         raise FetchError(f"timed out after {within:g} s") from None
     except aiohttp.TooManyRedirects:
         raise FetchError(f"more than {max_redirects} redirects") from None
+    except aiohttp.ClientConnectorError as exc:
+        reason = str(exc.os_error) if isinstance(exc.os_error, Refused) else f"{type(exc).__name__}: {exc}"
+        raise FetchError(reason[:300]) from None
     except (aiohttp.ClientError, ValueError) as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}"[:300]) from None

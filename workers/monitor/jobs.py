@@ -34,6 +34,7 @@ from rooms.monitor import FetchOutcome, MonitorStore, Near, NewAlert, Source
 from workers.monitor.dedup import simhash, text_key, url_key
 from workers.monitor.feeds import FeedError, Item, parse_feed
 from workers.monitor.fetch import FetchError, fetch
+from workers.monitor.guard import client_session
 from workers.monitor.rules import Match, Matcher
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from rooms.events import Publisher
     from workers.runtime import Duty
 
-__all__ = ["EscalationJob", "FetchJob", "backoff", "on_duty"]
+__all__ = ["EscalationJob", "FetchJob", "MonitorJob", "backoff", "on_duty"]
 
 log = logging.getLogger("tongpin.monitor")
 
@@ -69,14 +70,21 @@ async def on_duty(duty: Duty | None, fallback: str, now: float) -> tuple[str | N
     return (fallback, "fallback") if fallback else (None, "none")
 
 
-class FetchJob:
-    name = "monitor-fetch"
+class MonitorJob:
+    """What both jobs are built from (``workers.jobs``): the monitor store, the publisher, settings, duty."""
 
     def __init__(self, monitor: MonitorStore, publisher: Publisher, settings: Settings, duty: Duty | None) -> None:
         self.monitor = monitor
         self.publisher = publisher
         self.settings = settings
         self.duty = duty
+
+
+class FetchJob(MonitorJob):
+    name = "monitor-fetch"
+
+    def __init__(self, monitor: MonitorStore, publisher: Publisher, settings: Settings, duty: Duty | None) -> None:
+        super().__init__(monitor, publisher, settings, duty)
         self.interval = settings.monitor_tick
         self.near = Near()
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -88,7 +96,7 @@ class FetchJob:
         if not sources:
             return 0
         matcher = Matcher(await self.monitor.rules(enabled_only=True, limit=1000), await self._unit_names(now))
-        async with aiohttp.ClientSession() as session:
+        async with client_session(allow_private=self.settings.monitor_allow_private) as session:
             results = await asyncio.gather(
                 *(self._source(session, s, matcher) for s in sources), return_exceptions=True
             )
@@ -170,14 +178,11 @@ class FetchJob:
             self._seen.popitem(last=False)
 
 
-class EscalationJob:
+class EscalationJob(MonitorJob):
     name = "alert-escalation"
 
     def __init__(self, monitor: MonitorStore, publisher: Publisher, settings: Settings, duty: Duty | None) -> None:
-        self.monitor = monitor
-        self.publisher = publisher
-        self.settings = settings
-        self.duty = duty
+        super().__init__(monitor, publisher, settings, duty)
         self.ack_timeout = settings.monitor_ack_timeout
         self.interval = min(5.0, max(0.5, self.ack_timeout / 4))
 

@@ -1,7 +1,7 @@
 /**
  * The application shell: who is signed in, the /live connection, the
  * connection indicator, notifications, and the hash routes
- * (`#/`, `#/s/{session}`, `#/s/{session}/{draft}`).
+ * (`#/`, `#/s/{session}`, `#/s/{session}/{draft}`, `#/stats`, `#/monitor`).
  */
 
 import { ApiError, get, post, setToken, token, whenUnauthorized } from './api'
@@ -13,8 +13,10 @@ import { Live, type LiveEvent } from './live'
 import { Notifications } from './notify'
 import type { Receipt, Task, Unit, User } from './types'
 import { homeView } from './views/home'
+import { monitorView } from './views/monitor'
 import { sessionView } from './views/session'
 import { signinView } from './views/signin'
+import { statsView } from './views/stats'
 
 export type View = () => void // a mounted view's clean-up
 
@@ -32,6 +34,7 @@ export class App {
   readonly main: HTMLElement
   private readonly indicator: HTMLElement
   private readonly userBox: HTMLElement
+  private readonly nav: HTMLElement
   private draft: DraftState | null = null
   private draftControl: { pause(): void; resume(): void } | null = null
   private view: View | null = null
@@ -45,7 +48,9 @@ export class App {
     langButton.addEventListener('click', () => setLang(lang() === 'en' ? 'zh-CN' : 'en'))
     const brand = h('a', { href: '#/', class: 'brand' }, h('span', { 'aria-hidden': 'true' }, '同频'))
     tx(brand, 'home', 'aria-label')
-    const header = h('header', { class: 'top' }, brand, this.indicator, this.userBox, langButton)
+    this.nav = h('nav', { class: 'nav' })
+    tx(this.nav, 'nav_label', 'aria-label')
+    const header = h('header', { class: 'top' }, brand, this.nav, this.indicator, this.userBox, langButton)
     this.root.append(header, this.main, this.notes.element)
 
     // The skip link must not change the hash: the hash is the route.
@@ -107,6 +112,7 @@ export class App {
     setToken(null)
     this.me = null
     this.live.stop()
+    this.paintUser()
     void this.go('#/').then(() => {
       if (expired) this.notes.show({ kind: 'error', title: t('signin_expired') })
     })
@@ -147,8 +153,17 @@ export class App {
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent)
     if (parts[0] === 's' && parts[1]) {
       this.view = sessionView(this, parts[1], parts[2] || null)
+    } else if (parts[0] === 'stats') {
+      this.view = statsView(this)
+    } else if (parts[0] === 'monitor') {
+      this.view = monitorView(this)
     } else {
       this.view = homeView(this)
+    }
+    const page = parts[0] === 'stats' || parts[0] === 'monitor' ? parts[0] : parts[0] === 's' ? null : 'home'
+    for (const link of this.nav.querySelectorAll('a')) {
+      if (link.dataset.page === page) link.setAttribute('aria-current', 'page')
+      else link.removeAttribute('aria-current')
     }
     this.main.focus({ preventScroll: true })
   }
@@ -157,7 +172,16 @@ export class App {
     const me = this.me
     if (me === null) {
       this.userBox.replaceChildren()
+      this.nav.replaceChildren()
       return
+    }
+    if (!this.nav.hasChildNodes()) {
+      const links: [string, string, Parameters<typeof t>[0]][] = [
+        ['home', '#/', 'nav_home'],
+        ['stats', '#/stats', 'nav_stats'],
+        ['monitor', '#/monitor', 'nav_monitor'],
+      ]
+      for (const [page, href, key] of links) this.nav.append(tx(h('a', { href, 'data-page': page }), key))
     }
     const out = tx(h('button', { type: 'button', class: 'quiet' }), 'sign_out')
     out.addEventListener('click', () => this.signOut())
@@ -185,8 +209,11 @@ export class App {
       state = 'reconnecting'
       text = pending > 0 ? t('conn_reconnecting_pending', { n: pending }) : t('conn_reconnecting')
     }
+    const kept = this.draft?.kept ?? null
+    if (pending > 0 && kept === pending) text += ` ${t('conn_kept')}`
     this.indicator.dataset.state = state
     this.indicator.dataset.pending = String(pending)
+    this.indicator.dataset.kept = kept === null ? '' : String(kept)
     this.indicator.textContent = text
   }
 
@@ -207,10 +234,14 @@ export class App {
     } else if (e.event === 'task.escalated') {
       const task = (data.task ?? {}) as Partial<Task>
       this.notes.show({ kind: 'task', urgent: true, title: t('task_escalated', { title: task.title ?? '' }) })
-    } else if (e.event.startsWith('alert.')) {
+    } else if (e.event === 'alert.new' || e.event === 'alert.escalated') {
       const alert = (data.alert ?? data) as { title?: string; severity?: string }
       const urgent = alert.severity === 'high' || alert.severity === 'critical'
       this.notes.show({ kind: 'alert', urgent, title: t('alert_new', { title: alert.title ?? '' }) })
+    } else if (e.event.startsWith('alert.')) {
+      // A step of an alert's lifecycle: said once, quietly.
+      const alert = (data.alert ?? data) as { title?: string; status?: string }
+      this.notes.show({ kind: 'alert-step', title: t('alert_changed', { title: alert.title ?? '', status: statusWord(alert.status) }) })
     } else if (e.event.startsWith('topic.')) {
       const topic = (data.topic ?? data) as { title?: string; status?: string }
       const word = topic.status ?? e.event.slice('topic.'.length)

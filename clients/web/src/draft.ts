@@ -1,7 +1,13 @@
 /**
- * One open draft: a Y.Doc kept in memory, the y-websocket provider on
- * WS /yjs/{session}/{draft}, and a Tiptap editor bound to the XmlFragment
- * "default" with labelled carets in each unit's colour.
+ * One open draft: a Y.Doc kept in memory and in this browser's IndexedDB
+ * (y-indexeddb), the y-websocket provider on WS /yjs/{session}/{draft}, and a
+ * Tiptap editor bound to the XmlFragment "default" with labelled carets in
+ * each unit's colour.
+ *
+ * The IndexedDB copy is why an edit typed offline survives closing the tab:
+ * the document is loaded from it before the provider connects, so the sync
+ * handshake sends the hub whatever it lacks. The pending count is kept there
+ * too (key `pending`), so a reopened tab still says how many edits wait.
  *
  * Pending edits: the provider connects with `?stored=1`; the hub answers
  * message type 100 with how many of this socket's sync updates are stored
@@ -15,6 +21,7 @@ import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import StarterKit from '@tiptap/starter-kit'
 import * as decoding from 'lib0/decoding'
+import { IndexeddbPersistence } from 'y-indexeddb'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 
@@ -35,10 +42,19 @@ export interface DraftState {
   synced: boolean
   pending: number
   closed: number | null // a close code after which the provider gave up
+  kept: number | null // pending edits known written to this browser's copy (null: no copy)
 }
 
 const MESSAGE_SYNC = 0
 const MESSAGE_STORED = 100
+const PENDING_KEY = 'pending'
+/** How long the local copy may take to load before the provider connects without it. */
+const LOCAL_LOAD_MS = 5_000
+
+/** The IndexedDB name of a draft's copy: per user, so people sharing a browser keep theirs apart. */
+export function localCopyName(user: string, session: string, draft: string): string {
+  return `tongpin/${user}/${session}/${draft}`
+}
 
 /** Whether a message the provider sends is a sync step 2 or update (what the hub counts). */
 function isSyncUpdate(data: unknown): boolean {
@@ -96,6 +112,12 @@ export class DraftEditor {
   private readonly tracker = new StoreTracker()
   private closed: number | null = null
   private readonly listeners = new Set<(s: DraftState) => void>()
+  private local: IndexeddbPersistence | null = null
+  private loaded = false // the local copy is loaded (or there is none): the provider may connect
+  private wanted = true // online, as far as the page knows
+  private kept: number | null = null
+  private keeping: number | null = null // the pending count last written to the copy
+  private destroyed = false
 
   constructor(
     wsBase: string,
@@ -106,16 +128,19 @@ export class DraftEditor {
     element: HTMLElement,
     editable: boolean,
     label: string,
+    localName: string,
   ) {
     // Registered before the provider's own listener, so a change is counted before it is sent.
     this.doc.on('update', (_update: Uint8Array, origin: unknown) => {
-      if (origin !== this.provider) {
+      const fromCopy = this.local !== null && origin === this.local
+      if (origin !== this.provider && !fromCopy) {
         this.tracker.local++
         this.changed()
       }
     })
     this.provider = new WebsocketProvider(wsBase, `${session}/${draft}`, this.doc, {
       params: { token, stored: '1' },
+      connect: false, // after the local copy is loaded, so the handshake carries it
       disableBc: true, // other tabs sync through the hub, so the status shown is the hub's
       WebSocketPolyfill: trackingSocket(this.tracker),
       shouldReconnect: (event: CloseEvent) => !NO_RECONNECT.has(event.code),
@@ -141,6 +166,47 @@ export class DraftEditor {
       ],
       editorProps: { attributes: { 'aria-label': label, 'aria-multiline': 'true', role: 'textbox' } },
     })
+    void this.loadLocal(localName)
+  }
+
+  /** Load the browser's copy and its pending count, then connect (also when there is no copy). */
+  private async loadLocal(name: string): Promise<void> {
+    try {
+      const local = new IndexeddbPersistence(name, this.doc)
+      this.local = local
+      const stored = await Promise.race([
+        local.whenSynced.then(() => local.get(PENDING_KEY)),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('IndexedDB is slow')), LOCAL_LOAD_MS)),
+      ])
+      const pending = typeof stored === 'number' && stored > 0 ? stored : 0
+      // Restored edits stay pending until the hub stores the handshake that carries them.
+      this.tracker.local += pending
+      this.keeping = pending
+      this.kept = pending
+    } catch {
+      // No IndexedDB (a private window, a blocked database): edits live in memory only.
+      void this.local?.destroy()
+      this.local = null
+      this.kept = null
+    }
+    if (this.destroyed) return
+    this.loaded = true
+    if (this.wanted) this.provider.connect()
+    this.changed()
+  }
+
+  /** Write the pending count to the copy, after the updates it counts (the transaction spans both stores). */
+  private keep(): void {
+    const db = this.local?.db
+    const pending = this.tracker.pending
+    if (!this.loaded || db == null || pending === this.keeping) return
+    this.keeping = pending
+    const tx = db.transaction(['updates', 'custom'], 'readwrite')
+    tx.objectStore('custom').put(pending, PENDING_KEY)
+    tx.oncomplete = () => {
+      this.kept = pending
+      this.changed()
+    }
   }
 
   onChange(fn: (s: DraftState) => void): () => void {
@@ -152,20 +218,25 @@ export class DraftEditor {
   state(): DraftState {
     const p = this.provider
     const status: DraftStatus = p.wsconnected ? 'connected' : p.wsconnecting ? 'connecting' : 'disconnected'
-    return { status, synced: p.synced, pending: this.tracker.pending, closed: this.closed }
+    const kept = this.kept === null ? null : Math.min(this.kept, this.tracker.pending)
+    return { status, synced: p.synced, pending: this.tracker.pending, closed: this.closed, kept }
   }
 
-  /** Going offline: stop trying; edits stay in the Y.Doc and sync on `resume`. */
+  /** Going offline: stop trying; edits stay in the Y.Doc (and the local copy) and sync on `resume`. */
   pause(): void {
+    this.wanted = false
     this.provider.disconnect()
   }
 
   resume(): void {
+    this.wanted = true
     this.closed = null
-    this.provider.connect()
+    if (this.loaded) this.provider.connect()
   }
 
   destroy(): void {
+    this.destroyed = true
+    void this.local?.destroy()
     this.editor.destroy()
     this.provider.destroy()
     this.doc.destroy()
@@ -173,6 +244,7 @@ export class DraftEditor {
   }
 
   private changed(): void {
+    this.keep()
     const state = this.state()
     for (const fn of this.listeners) fn(state)
   }

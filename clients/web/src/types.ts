@@ -49,6 +49,7 @@ export interface Task {
   status?: string
   deadline_at?: number | null
   created_by?: string
+  assigner?: string
   session?: string | null
   receipts?: Receipt[]
   receipt?: Receipt
@@ -63,6 +64,8 @@ export interface Topic {
   proposed_date?: string
   session?: string | null
   draft?: string | null
+  merged_into?: string | null
+  history?: { at: number; actor: string; action: string; reason: string }[]
 }
 
 export interface Alert {

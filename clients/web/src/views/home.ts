@@ -10,6 +10,7 @@ import { get, itemsOf } from '../api'
 import { append, h, when } from '../dom'
 import { lang, t, tx } from '../i18n'
 import type { Alert, Duty, Session, Task, Topic } from '../types'
+import { taskList } from './dispatch'
 import { list, panel } from './panel'
 
 export function homeView(app: App): View {
@@ -37,9 +38,9 @@ export function homeView(app: App): View {
       },
     )
   const loadInbox = (): void =>
-    void inbox.load<unknown>('/api/tasks?box=inbox', (value) => taskList(app, itemsOf<Task>(value), true))
+    void inbox.load<unknown>('/api/tasks?box=inbox', (value) => taskList(app, itemsOf<Task>(value), true, loadInbox))
   const loadSent = (): void =>
-    void sent.load<unknown>('/api/tasks?box=sent', (value) => taskList(app, itemsOf<Task>(value), false))
+    void sent.load<unknown>('/api/tasks?box=sent', (value) => taskList(app, itemsOf<Task>(value), false, loadSent))
   const loadTopics = (): void =>
     void topics.load<unknown>(`/api/topics?unit=${encodeURIComponent(me.unit)}`, (value) =>
       list(itemsOf<Topic>(value), (topic) =>
@@ -107,53 +108,6 @@ function sessionList(app: App, sessions: Session[]): HTMLElement | null {
       typeof s.drafts_count === 'number' ? ` · ${t('session_drafts', { n: s.drafts_count })}` : '',
     )
     return h('div', { class: 'row' }, link, s.status ? h('span', { class: `status s-${s.status}` }, statusWord(s.status)) : '', meta)
-  })
-}
-
-/** Tasks with their receipts; in the inbox, my receipt can be acknowledged. */
-export function taskList(app: App, tasks: Task[], inbox: boolean): HTMLElement | null {
-  return list(tasks, (task) => {
-    const row = h('div', { class: `task prio-${task.priority ?? 'normal'}`, 'data-task': task.id })
-    const priority = task.priority ? t(`priority_${task.priority}` as 'priority_normal') : ''
-    append(
-      row,
-      h('span', { class: 'title' }, task.title),
-      priority ? h('span', { class: `prio` }, priority) : '',
-      typeof task.deadline_at === 'number' ? h('span', { class: 'muted' }, t('task_deadline', { time: when(task.deadline_at, lang()) })) : '',
-    )
-    if (inbox) {
-      const mine = app.myReceipt(task)
-      if (mine) {
-        const state = h('span', { class: `status s-${mine.status}`, 'data-receipt': mine.id }, statusWord(mine.status))
-        row.append(state)
-        if (mine.status === 'delivered' || mine.status === 'read') {
-          const ack = tx(h('button', { type: 'button', class: 'primary' }), 'task_ack')
-          ack.addEventListener('click', async () => {
-            ack.disabled = true
-            try {
-              await app.acknowledge(task.id, mine.id)
-            } catch (err) {
-              ack.disabled = false
-              app.notes.show({ kind: 'error', title: t('action_failed', { message: (err as Error).message }) })
-            }
-          })
-          row.append(ack)
-        }
-      }
-    } else {
-      const receipts = h('ul', { class: 'receipts' })
-      for (const r of task.receipts ?? []) {
-        receipts.append(
-          h(
-            'li',
-            { 'data-receipt': r.id, 'data-status': r.status },
-            t('task_receipt', { who: app.recipientName(r.recipient), status: statusWord(r.status) }),
-          ),
-        )
-      }
-      row.append(receipts)
-    }
-    return row
   })
 }
 

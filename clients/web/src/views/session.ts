@@ -9,12 +9,14 @@ import { ApiError, get, itemsOf, optional, post, token } from '../api'
 import { wsOrigin } from '../app'
 import { unitColor } from '../colors'
 import { append, fill, h } from '../dom'
-import { DraftEditor } from '../draft'
+import { DraftEditor, localCopyName } from '../draft'
 import { onLangChange, t, tx } from '../i18n'
 import type { PresenceFrame } from '../live'
 import type { Draft, PresenceUser, Session } from '../types'
 import { list, panel } from './panel'
-import { dispatchPanel, reviewPanel, topicBoard } from './workflow'
+import { dispatchPanel } from './dispatch'
+import { topicBoard } from './topics'
+import { reviewPanel } from './review'
 
 const IDLE_AFTER_MS = 60_000
 const DRAFT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
@@ -91,6 +93,7 @@ export function sessionView(app: App, sessionId: string, draftName: string | nul
       mount,
       me.may_edit,
       t('editor_label', { title: draft.title }),
+      localCopyName(me.id, sessionId, draft.name),
     )
     const ed = editor
     const stopState = ed.onChange((state) => app.setDraft(state))
