@@ -104,8 +104,10 @@ class Access:
                 self.settings.data_dir / "secret.key",
             )
             if not is_loopback(self.settings.host):
-                log.warning("development mode on a non-loopback address (%s): anyone on the network may sign in",
-                            self.settings.host)
+                log.warning(
+                    "development mode on a non-loopback address (%s): anyone on the network may sign in",
+                    self.settings.host,
+                )
 
     def metric_rows(self) -> list[tuple[str, str, str, float]]:
         sessions, audit, gate = self.sessions, self.audit, self.gate

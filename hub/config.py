@@ -34,7 +34,9 @@ class Settings:
         default="",
         metadata={"help": "Store: empty for SQLite in the data directory, `sqlite:///path`, or `postgresql://...`."},
     )
-    redis_url: str = field(default="", metadata={"help": "Broker: empty for in-process (single node), or `redis://...`."})
+    redis_url: str = field(
+        default="", metadata={"help": "Broker: empty for in-process (single node), or `redis://...`."}
+    )
     node_id: str = field(default_factory=_node_id, metadata={"help": "This node's id in logs and metrics."})
     unload_grace: float = field(
         default=30.0, metadata={"help": "Seconds a draft with no clients stays loaded before it is saved and unloaded."}
@@ -57,7 +59,11 @@ class Settings:
         metadata={"help": "Most updates waiting for the store; past it clients are closed with 1013."},
     )
     shutdown_timeout: float = field(
-        default=10.0, metadata={"help": "Seconds shutdown waits for the store to take the last updates."}
+        default=10.0,
+        metadata={
+            "help": "Seconds each shutdown step may take: the store taking the last updates, the last live "
+            "events reaching subscribers, a running job tick finishing."
+        },
     )
     raw_ws: bool = field(
         default=True,
@@ -92,6 +98,13 @@ class Settings:
         },
     )
     token_ttl: float = field(default=12 * 3600.0, metadata={"help": "Lifetime of dev sign-in tokens, seconds."})
+    demo: bool = field(
+        default=False,
+        metadata={
+            "help": "Development mode: on the first start also seed demo drafts with text and topic reports, so "
+            "the first page has work on it (`scripts/run.sh` turns it on)."
+        },
+    )
     auth_check_interval: float = field(
         default=1.0,
         metadata={"help": "Seconds between polls of the directory for disabled users and changed rights."},

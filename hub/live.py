@@ -8,7 +8,8 @@ other). Start: store, broker (subscribed to ``live.events`` and
 ``live.presence``), presence hello, then three loops: presence heartbeat,
 store poll (``POLL_INTERVAL``), retention (``TRIM_INTERVAL``). Stop: loops,
 presence, broker, store. ``Hub`` starts it after the cluster and stops it
-before access, after the server has closed the ``/live`` sockets.
+before access, after the server has closed the ``/live`` sockets; before
+they are closed (with 1012) ``drain`` delivers what the store holds.
 """
 
 from __future__ import annotations
@@ -170,6 +171,27 @@ class Live:
                 feed.filling.cancel()
         await self.broker.close()
         await self.store.close()
+
+    async def drain(self, within: float) -> bool:
+        """Deliver to this node's subscribers every event the store holds for their channels.
+
+        Run when the node has stopped accepting, just before its sockets are
+        closed with 1012: an event committed anywhere before then (announced or
+        not, by this node, another one or a worker) reaches them before the
+        close, instead of waiting for the next poll that will never come. What
+        a slow store keeps back past ``within`` seconds a client still gets
+        when it resubscribes with ``since`` elsewhere. False if cut short.
+        """
+        feeds = self.fanout.feeds
+        try:
+            async with asyncio.timeout(within):
+                await self.fanout.poll()
+                while fills := [f.filling for f in feeds.values() if f.filling is not None and not f.filling.done()]:
+                    await asyncio.gather(*fills, return_exceptions=True)
+        except (TimeoutError, StoreUnavailable) as exc:
+            log.warning("live: drain cut short (%r); clients recover with since", exc)
+            return False
+        return True
 
     async def __aenter__(self) -> Live:
         await self.start()

@@ -103,14 +103,20 @@ async def _manager(request: Request) -> Identity:
     return who
 
 
-def invalid(message: str) -> ApiError:
+def bad_query(message: str) -> ApiError:
+    """A query parameter is wrong: 400, as across the API."""
     return ApiError(400, "invalid", message)
+
+
+def bad_field(message: str) -> ApiError:
+    """A field of the body is wrong (the message starts with its name): 422, as across the API."""
+    return ApiError(422, "invalid", message)
 
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise invalid("limit: an integer from 1 to 200")
+        raise bad_query("limit: an integer from 1 to 200")
     return int(raw)
 
 
@@ -121,27 +127,27 @@ def _page(items: list[Any], limit: int, cursor: str) -> JSONResponse:
 def _only(body: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(body) - known)
     if unknown:
-        raise invalid(f"{unknown[0]}: not a field here; fields: {', '.join(sorted(known))}")
+        raise bad_field(f"{unknown[0]}: not a field here; fields: {', '.join(sorted(known))}")
 
 
 def _number(body: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise invalid(f"{name}: a number of seconds from {low:g} to {high:g}")
+        raise bad_field(f"{name}: a number of seconds from {low:g} to {high:g}")
     return float(value)
 
 
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
-        raise invalid(f"{name}: true or false")
+        raise bad_field(f"{name}: true or false")
     return value
 
 
 def _string(body: dict[str, Any], name: str, limit: int, default: str | None = None) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise invalid(f"{name}: a non-empty string of at most {limit} characters")
+        raise bad_field(f"{name}: a non-empty string of at most {limit} characters")
     return value.strip()
 
 
@@ -158,11 +164,11 @@ def _url(body: dict[str, Any], allow_private: bool) -> str:
     url = _string(body, "url", 2000)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid("url: an http:// or https:// URL with a host")
+        raise bad_field("url: an http:// or https:// URL with a host")
     address = literal_address(parts.hostname)
     reason = refusal(address) if address is not None and not allow_private else None
     if reason is not None:
-        raise ApiError(422, "invalid", f"url: {reason}; the monitor fetches from public addresses only")
+        raise bad_field(f"url: {reason}; the monitor fetches from public addresses only")
     return url
 
 
@@ -227,7 +233,7 @@ async def patch_source(request: Request) -> Response:
     who = await _manager(request)
     fields = _source_fields(request, await _json_object(request), partial=True)
     if not fields:
-        raise invalid(f"send at least one of {', '.join(sorted(SOURCE_FIELDS))}")
+        raise bad_field(f"send at least one of {', '.join(sorted(SOURCE_FIELDS))}")
     updated = await _hub(request).monitor.update_source(
         request.path_params["id"], fields, _actor(request, who), time.time()
     )
@@ -250,20 +256,22 @@ def _terms(body: dict[str, Any], name: str) -> tuple[str, ...]:
         or len(value) > MAX_TERMS
         or not all(isinstance(t, str) and 0 < len(t.strip()) <= MAX_TERM and normalise(t) for t in value)
     ):
-        raise invalid(f"{name}: a list of at most {MAX_TERMS} keywords of 1-{MAX_TERM} characters (letters or digits)")
+        raise bad_field(
+            f"{name}: a list of at most {MAX_TERMS} keywords of 1-{MAX_TERM} characters (letters or digits)"
+        )
     return tuple(dict.fromkeys(t.strip() for t in value))
 
 
 async def _regions(request: Request, body: dict[str, Any]) -> dict[str, str]:
     value = body.get("regions", {})
     if not isinstance(value, dict) or len(value) > MAX_REGIONS:
-        raise invalid(f"regions: an object of at most {MAX_REGIONS} place keywords, each naming a unit code")
+        raise bad_field(f"regions: an object of at most {MAX_REGIONS} place keywords, each naming a unit code")
     units = {u.code for u in await _hub(request).access.directory.units()}
     for keyword, unit in value.items():
         if not 0 < len(keyword.strip()) <= MAX_TERM or not normalise(keyword):
-            raise invalid(f"regions: place keyword {keyword[:60]!r} must have 1-{MAX_TERM} characters")
+            raise bad_field(f"regions: place keyword {keyword[:60]!r} must have 1-{MAX_TERM} characters")
         if not isinstance(unit, str) or not valid_unit_code(unit) or unit not in units:
-            raise invalid(f"regions: {keyword!r} names no known unit")
+            raise bad_field(f"regions: {keyword!r} names no known unit")
     return {k.strip(): v for k, v in value.items()}
 
 
@@ -272,7 +280,7 @@ async def _rule(request: Request, body: dict[str, Any], base: Rule) -> Rule:
     merged = base.json() | body
     severity = merged["severity"]
     if severity not in SEVERITIES:
-        raise invalid(f"severity: one of {', '.join(SEVERITIES)}")
+        raise bad_field(f"severity: one of {', '.join(SEVERITIES)}")
     rule = Rule(
         id=base.id,
         name=_string(merged, "name", 100),
@@ -288,7 +296,7 @@ async def _rule(request: Request, body: dict[str, Any], base: Rule) -> Rule:
         updated_at=time.time(),
     )
     if not rule.any_terms and not rule.all_terms:
-        raise invalid("any, all: a rule needs at least one keyword in any or all")
+        raise bad_field("any, all: a rule needs at least one keyword in any or all")
     return rule
 
 
@@ -355,14 +363,14 @@ def _time(request: Request, name: str) -> float | None:
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise invalid(f"{name}: Unix seconds or YYYY-MM-DD") from None
+        raise bad_query(f"{name}: Unix seconds or YYYY-MM-DD") from None
     return datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp()
 
 
 def _choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
     raw = request.query_params.get(name)
     if raw is not None and raw not in choices:
-        raise invalid(f"{name}: one of {', '.join(choices)}")
+        raise bad_query(f"{name}: one of {', '.join(choices)}")
     return raw
 
 
@@ -370,14 +378,14 @@ async def list_alerts(request: Request) -> Response:
     who, _ = await _identify(request)
     unit = request.query_params.get("unit")
     if unit is not None and not valid_unit_code(unit):
-        raise invalid("unit: a unit code such as humen")
+        raise bad_query("unit: a unit code such as humen")
     if not sees_all(who):
         if unit not in (None, who.unit):
             raise ApiError(403, "forbidden", "you may see the alerts of your own unit only")
         unit = who.unit
     cursor = request.query_params.get("cursor")
     if cursor is not None and not cursor.isdigit():
-        raise invalid("cursor: the next value of a previous page")
+        raise bad_query("cursor: the next value of a previous page")
     limit = _limit(request)
     query = AlertQuery(
         status=_choice(request, "status", STATUSES),
@@ -416,13 +424,13 @@ async def _assignment(request: Request, alert: Alert, body: dict[str, Any]) -> d
     _only(body, {"reason", "topic", "task", "create", "deadline_at"})
     named = [k for k in ("topic", "task", "create") if k in body]
     if len(named) != 1:
-        raise invalid("topic, task, create: assign names one topic or one task, or creates one")
+        raise bad_field("topic, task, create: assign names one topic or one task, or creates one")
     kind = named[0]
     if kind != "create":
         _only(body, {"reason", kind})
         ref = body[kind]
         if not isinstance(ref, str) or not ref.isdigit() or len(ref) > 18:
-            raise invalid(f"{kind}: the id of a {kind}, in digits")
+            raise bad_field(f"{kind}: the id of a {kind}, in digits")
     hub = _hub(request)
     _, user = await _identify(request)
     kinds = {u.code: u.kind for u in await hub.live.lookup.units()}
@@ -443,7 +451,7 @@ async def _assignment(request: Request, alert: Alert, body: dict[str, Any]) -> d
     elif body["create"] == "task":
         unit = alert.escalated_to or alert.unit
         if unit is None:
-            raise invalid("create: this alert has no unit to send a task to")
+            raise bad_field("create: this alert has no unit to send a task to")
         deadline = _number(body, "deadline_at", time.time(), 1e11, time.time() + TASK_DUE)
         change = await hub.workflow.create_task(
             actor, title=f"舆情：{alert.title}"[:200], body=f"{alert.summary}\n{alert.url}"[:4000],
@@ -451,7 +459,7 @@ async def _assignment(request: Request, alert: Alert, body: dict[str, Any]) -> d
         )  # fmt: skip
         made = {"task": str(change.value.id)}
     else:
-        raise invalid("create: topic or task")
+        raise bad_field("create: topic or task")
     hub.live.publisher.announce(change.events)
     return made
 
@@ -467,7 +475,7 @@ async def act(request: Request) -> Response:
     body = await _body(request)
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise invalid(f"reason: a string of at most {MAX_REASON} characters")
+        raise bad_field(f"reason: a string of at most {MAX_REASON} characters")
     hub = _hub(request)
     try:
         if action not in TRANSITIONS[alert.status]:  # before anything is created for an assign
@@ -488,7 +496,7 @@ async def act(request: Request) -> Response:
     except Forbidden as exc:
         return error_response(403, "forbidden", str(exc))
     except NotFound as exc:
-        raise invalid(f"{'topic' if 'topic' in body else 'task'}: {exc}") from None
+        raise bad_field(f"{'topic' if 'topic' in body else 'task'}: {exc}") from None
     if done is None:
         raise ApiError(404, "not_found", "no such alert")
     updated, events = done

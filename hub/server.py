@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -17,7 +19,7 @@ from hub.state import Hub
 from hub.ws_protocol import TongpinWSProtocol
 from rooms.store import SchemaTooNew, StoreUnavailable
 
-__all__ = ["StartupRefusal", "TongpinServer", "build_server"]
+__all__ = ["CleanSigterm", "StartupRefusal", "TongpinServer", "build_server"]
 
 # What stops a node from starting that the operator fixes without reading a
 # traceback: a database schema newer than this code, a store it cannot reach.
@@ -65,7 +67,23 @@ class _StartupRefusals:
                 await send(message)
 
 
-class TongpinServer(uvicorn.Server):
+class CleanSigterm(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM it has shut down for gracefully ends with status 0.
+
+    uvicorn re-raises the signal once its shutdown is done, so the process
+    dies of it (status -15), which supervisors report as a failure. A clean
+    stop is the answer to SIGTERM, not a failure: the process exits 0. A
+    shutdown that raised still fails, and SIGINT is re-raised as before.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals[:] = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+class TongpinServer(CleanSigterm):
     """uvicorn's server, with the hub flushed between "stop accepting" and 1012.
 
     A ``StartupRefusal`` ends ``run`` quietly, with ``startup_error`` set.
@@ -98,8 +116,8 @@ class TongpinServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # 1. stop accepting
-        await self.hub.quiesce()  # 2. flush stored updates
-        await super().shutdown(sockets)  # 3. close clients with 1012, then the lifespan
+        await self.hub.quiesce()  # 2. flush stored updates and committed live events; /healthz: stopping
+        await super().shutdown(sockets)  # 3. close clients with 1012, then the lifespan (workers, stores)
 
 
 def build_server(settings: Settings) -> TongpinServer:

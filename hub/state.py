@@ -5,12 +5,17 @@ access (directory, audit, sessions: ``hub.access``), journal, compactor,
 cluster (broker; ``hub.cluster``), live, workflow store (seeded in
 development mode), review desk (``hub.review``),
 rate sampler. Stop order, each step for a reason:
-1. ``quiesce``: the server has stopped accepting; flush the journal so every
-   update a client sent before now is stored before the clients hear 1012.
+1. ``quiesce``: the server has stopped accepting; ``/healthz`` says
+   ``stopping`` (503); flush the journal so every update a client sent
+   before now is stored before the clients hear 1012; drain live events
+   (``Live.drain``) so every event committed before now reaches this node's
+   subscribers before their 1012.
 2. (the server closes client sockets with 1012)
 3. ``__aexit__``: flush what arrived meanwhile, leave the cluster (after the
    flush, so peers have nothing to adopt), stop the compactor, cancel
-   unload timers, stop access (flushing the audit trail), close the store.
+   unload timers, stop the workers (a running tick may finish within
+   ``shutdown_timeout``; leases released so another instance takes over at
+   once), stop access (flushing the audit trail), close the store.
 """
 
 from __future__ import annotations
@@ -131,7 +136,11 @@ class Hub:
         await self.live.start()
         await self.workflow.open()
         if self.access.dev_mode:
-            self.live.publisher.announce(await seed_workflow(self.workflow, await self.access.directory.units()))
+            self.live.publisher.announce(
+                await seed_workflow(
+                    self.workflow, await self.access.directory.units(), self.store if self.settings.demo else None
+                )
+            )
         await self.review.start()
         await self.assessment.open()
         await self.monitor.open()
@@ -144,10 +153,11 @@ class Hub:
         return self
 
     async def quiesce(self) -> None:
-        """Stop taking part: flush stored updates before clients are closed."""
+        """Stop taking part: flush stored updates and committed events before clients are closed."""
         self.stopping = True
         if not await self.journal.stop_soft(self.settings.shutdown_timeout):
             log.error("shutdown: %d updates were not stored in time", self.journal.backlog)
+        await self.live.drain(self.settings.shutdown_timeout)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -162,7 +172,7 @@ class Hub:
         await self.review.stop()
         await self.assessment.close()
         if self.workers is not None:
-            await self.workers.stop()  # before live: a last tick may still publish
+            await self.workers.stop(self.settings.shutdown_timeout)  # before live: a last tick may still publish
         await self.monitor.close()
         await self.workflow.close()
         await self.live.stop()  # its sockets were closed by the server
@@ -189,9 +199,12 @@ class Hub:
         return (now[1] - then[1]) / dt if dt > 0 else 0.0
 
     def health(self) -> dict[str, object]:
-        degraded = self.journal.degraded or not self.cluster.up or self.stopping
+        """``/healthz``: ``ok``; ``degraded`` while the store refuses writes, the broker is down or a
+        job fails lastingly (``workers.runtime``); ``stopping`` from SIGTERM on. Anything but ok is 503."""
+        failing = self.workers.failing() if self.workers is not None else {}
+        degraded = self.journal.degraded or not self.cluster.up or bool(failing)
         return {
-            "status": "degraded" if degraded else "ok",
+            "status": "stopping" if self.stopping else "degraded" if degraded else "ok",
             "node": self.settings.node_id,
             "store": "degraded" if self.journal.degraded else "ok",
             "store_error": self.journal.last_error if self.journal.degraded else None,
@@ -201,4 +214,6 @@ class Hub:
             "connections": len(self.connections),
             "documents": len(self.registry.open),
             "stopping": self.stopping,
+            "jobs": self.workers.health() if self.workers is not None else {},
+            "failing_jobs": failing,
         }

@@ -25,7 +25,5 @@ def valid_name(name: str) -> bool:
 
 def check_name(kind: str, name: str) -> str:
     if not valid_name(name):
-        raise InvalidName(
-            f"{kind} name must be 1-64 of A-Z a-z 0-9 _ - and start with a letter or digit"
-        )
+        raise InvalidName(f"{kind} name must be 1-64 of A-Z a-z 0-9 _ - and start with a letter or digit")
     return name

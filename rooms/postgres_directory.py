@@ -147,8 +147,7 @@ class PostgresDirectory:
     async def _change_user(self, user_id: str, assignment: str, value: object, audit: AuditEvent) -> User | None:
         async with self._conn() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"UPDATE users SET {assignment}, changed_at = clock_timestamp() WHERE id = $1 "
-                f"RETURNING {USER_COLUMNS}",
+                f"UPDATE users SET {assignment}, changed_at = clock_timestamp() WHERE id = $1 RETURNING {USER_COLUMNS}",
                 user_id,
                 value,
             )

@@ -96,9 +96,7 @@ class PostgresEventStore(PostgresPool):
 
         return await self._run(txn)
 
-    async def append(
-        self, publications: Sequence[Publication], *, key: IdempotencyKey | None = None
-    ) -> Published:
+    async def append(self, publications: Sequence[Publication], *, key: IdempotencyKey | None = None) -> Published:
         async def txn(conn: Any) -> Published:
             now = time.time()
             if key is not None:

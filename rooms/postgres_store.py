@@ -259,4 +259,3 @@ async def apply_migrations(conn: Any, *, migrate: bool) -> int:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", *MIGRATION_LOCK)
     return known
-

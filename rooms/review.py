@@ -37,6 +37,7 @@ from typing import Any
 from rooms.directory import AuditEvent, Role, Room
 from rooms.events import Publication
 from rooms.store import DraftKey
+from schema import events as catalogue
 
 __all__ = [
     "FINAL",
@@ -286,7 +287,7 @@ def event_data(step: Step, draft: DraftReview, pin: int | None) -> dict[str, Any
 def publications(step: Step, draft: DraftReview, pin: int | None) -> list[Publication]:
     """The live events of a step: on the session's room and the lead unit's channel."""
     channels = [f"room:{step.key.room}", f"unit:{draft.lead_unit}"]
-    return [Publication.of(channels, event_type(step), event_data(step, draft, pin))]
+    return [Publication.of(channels, catalogue.require(event_type(step)), event_data(step, draft, pin))]
 
 
 def audit_event(step: Step, version_id: int | None) -> AuditEvent:

@@ -24,10 +24,12 @@ from rooms.directory import UNIT_KINDS, Directory, Role, Room, Unit, User, valid
 __all__ = ["demo_rooms", "demo_users", "seed", "units"]
 
 SURNAMES = "陈李黄张梁林刘何叶钟袁卢莫谢罗邓麦杨周吴蔡郑朱徐"
+# fmt: off
 GIVEN = (
     "志明", "丽华", "建国", "晓燕", "伟强", "少芳", "嘉欣", "俊杰", "美玲", "国华", "慧敏", "永康",
     "子轩", "雅婷", "振华", "碧霞", "文军", "秀英", "家豪", "海燕", "锦荣", "晓彤", "泽鹏", "婉仪",
 )
+# fmt: on
 
 # Extra people of the city outlets: (unit, id suffix, role).
 CITY_STAFF = (

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from rooms.directory import AuditEvent
 from rooms.events import Event, Publication
+from schema import events as catalogue
 
 __all__ = ["Row", "Tx", "dollar_params"]
 
@@ -86,6 +87,8 @@ class Queued:
         self.events: list[Event] = []
 
     def publish(self, publications: Sequence[Publication]) -> None:
+        for p in publications:
+            catalogue.require(p.type)  # system events only: each is defined in schema/events.schema.json
         self.publications.extend(publications)
 
     def audit(self, event: AuditEvent) -> None:

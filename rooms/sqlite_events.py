@@ -87,9 +87,7 @@ class SqliteEventStore(SqliteDatabase):
         """
         return await self._write(fn)
 
-    async def append(
-        self, publications: Sequence[Publication], *, key: IdempotencyKey | None = None
-    ) -> Published:
+    async def append(self, publications: Sequence[Publication], *, key: IdempotencyKey | None = None) -> Published:
         def txn(db: sqlite3.Connection) -> Published:
             if key is not None:
                 row = db.execute("SELECT digest, result FROM live_publishes WHERE key = ?", (key.key,)).fetchone()
@@ -168,9 +166,7 @@ class SqliteEventStore(SqliteDatabase):
                 if upto <= kept:
                     continue
                 db.execute("UPDATE live_channels SET kept_after = ? WHERE channel = ?", (upto, channel))
-                cur = db.execute(
-                    "DELETE FROM live_events WHERE channel = ? AND event_offset <= ?", (channel, upto)
-                )
+                cur = db.execute("DELETE FROM live_events WHERE channel = ? AND event_offset <= ?", (channel, upto))
                 deleted += cur.rowcount
             db.execute("DELETE FROM live_publishes WHERE at < ?", (now - retention.key_age,))
             return deleted

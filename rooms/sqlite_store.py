@@ -136,9 +136,7 @@ class SqliteStore(SqliteDatabase):
         def read(db: sqlite3.Connection) -> StoredDraft:
             db.execute("BEGIN")
             try:
-                row = db.execute(
-                    "SELECT upto, data FROM doc_snapshots WHERE room = ? AND draft = ?", key
-                ).fetchone()
+                row = db.execute("SELECT upto, data FROM doc_snapshots WHERE room = ? AND draft = ?", key).fetchone()
                 upto, snapshot = (int(row[0]), bytes(row[1])) if row else (0, None)
                 rows = db.execute(
                     "SELECT id, data FROM doc_updates WHERE room = ? AND draft = ? AND id > ? ORDER BY id",
@@ -172,9 +170,7 @@ class SqliteStore(SqliteDatabase):
 
     async def log_length(self, key: DraftKey) -> int:
         def count(db: sqlite3.Connection) -> int:
-            row = db.execute(
-                "SELECT count(*) FROM doc_updates WHERE room = ? AND draft = ?", key
-            ).fetchone()
+            row = db.execute("SELECT count(*) FROM doc_updates WHERE room = ? AND draft = ?", key).fetchone()
             return int(row[0])
 
         return await self._run(count)
@@ -245,4 +241,3 @@ def _statements(sql: str) -> list[str]:
     """Split a migration into statements (no semicolons inside literals here)."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-

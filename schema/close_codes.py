@@ -120,14 +120,12 @@ CLOSE_CODES: tuple[CloseInfo, ...] = (
     CloseInfo(
         CloseCode.AUTH_TIMEOUT,
         True,
-        "A socket that authenticates in-band did not do so before its deadline. Reconnect and send the "
-        "token first.",
+        "A socket that authenticates in-band did not do so before its deadline. Reconnect and send the token first.",
     ),
     CloseInfo(
         CloseCode.AUTH_TOO_LARGE,
         False,
-        "A socket that authenticates in-band sent more bytes or messages than allowed before "
-        "authenticating.",
+        "A socket that authenticates in-band sent more bytes or messages than allowed before authenticating.",
     ),
     CloseInfo(
         CloseCode.RATE_LIMITED,
@@ -154,9 +152,7 @@ assert {info.code for info in CLOSE_CODES} == set(CloseCode), "every close code 
 def markdown_table() -> str:
     rows = ["| code | name | reconnect | meaning |", "|---|---|---|---|"]
     for info in CLOSE_CODES:
-        rows.append(
-            f"| {int(info.code)} | `{info.code.name}` | {'yes' if info.reconnect else 'no'} | {info.meaning} |"
-        )
+        rows.append(f"| {int(info.code)} | `{info.code.name}` | {'yes' if info.reconnect else 'no'} | {info.meaning} |")
     return "\n".join(rows) + "\n"
 
 

@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# Development mode (no TONGPIN_SECRET) seeds demo people and sessions; with
+# TONGPIN_DEMO it also seeds demo drafts and topic reports on the first start.
+export TONGPIN_DEMO="${TONGPIN_DEMO:-1}"
 exec .venv/bin/tongpin serve "$@"

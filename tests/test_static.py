@@ -1,4 +1,4 @@
-"""ruff and mypy are part of the test suite, so CI and a local run check the same."""
+"""ruff (lint and format) and mypy are part of the test suite, so CI and a local run check the same."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_is_clean() -> None:
     result = run("ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = run("ruff", "format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr + "\nfix: .venv/bin/ruff format ."
 
 
 def test_mypy_is_clean() -> None:

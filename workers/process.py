@@ -6,11 +6,14 @@ events (no HTTP API, no websockets, no presence). Its jobs run under the same
 leases as those hosted by ``tongpin serve`` (``workers.runtime``), so any
 mix of hubs and workers hosting a job runs it exactly once at a time.
 
-It serves ``GET /healthz`` (the jobs and whether this process holds their
-leases) and ``GET /metrics`` (``tongpin_worker_*``) on
-``TONGPIN_WORKER_PORT``, prints ``Tongpin worker NODE listening on
-http://HOST:PORT/`` once it listens, and stops cleanly on SIGTERM: ticks
-cancelled, leases released, stores closed.
+It serves ``GET /healthz`` (each job's state and whether this process holds
+its lease; 503 ``degraded`` while a job fails lastingly or the broker is
+down, 503 ``stopping`` once stopping) and ``GET /metrics``
+(``tongpin_worker_*``) on ``TONGPIN_WORKER_PORT``, prints ``Tongpin worker
+NODE listening on http://HOST:PORT/`` once it listens, and stops cleanly on
+SIGTERM, exiting 0: no new tick, a running one finishes within
+``shutdown_timeout`` (else it is cancelled, leaving no half-done change),
+leases released so another instance takes over at once, stores closed.
 
 With the embedded SQLite store and no Redis, the broker is in-process, so
 hubs see a worker's events through their store poll (within 2 s); with
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
@@ -32,6 +36,7 @@ from starlette.routing import Route
 
 from hub.config import Settings
 from hub.live import BROKER_BATCH, EVENTS_CHANNEL, make_event_store, make_live_broker
+from hub.server import CleanSigterm
 from hub.state import make_store
 from hub.workflow_api import make_workflow_store
 from rooms.events import Event, Publisher, encode_events
@@ -56,6 +61,8 @@ class WorkerNode:
         self.broker = make_live_broker(settings)
         self.publisher = Publisher(self.events, self._announce)
         self.host: WorkerHost | None = None
+        self.started = time.monotonic()
+        self.stopping = False
 
     async def __aenter__(self) -> WorkerNode:
         await self.store.open()
@@ -70,8 +77,9 @@ class WorkerNode:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.stopping = True
         if self.host is not None:
-            await self.host.stop()
+            await self.host.stop(self.settings.shutdown_timeout)
         await self.broker.close()
         await self.events.close()
         await self.workflow.close()
@@ -93,19 +101,36 @@ class WorkerNode:
         log.info("broker back")
 
     def health(self) -> dict[str, object]:
-        stats = self.host.stats if self.host is not None else {}
+        """As the hub's: ``ok``; ``degraded`` while a job fails lastingly (``workers.runtime``) or the
+        broker is down (events then reach hubs only through their 2 s store poll); ``stopping``."""
+        host = self.host
+        failing = host.failing() if host is not None else {}
+        degraded = bool(failing) or not self.broker.up
         return {
-            "status": "ok",
+            "status": "stopping" if self.stopping else "degraded" if degraded else "ok",
             "node": self.settings.node_id,
-            "jobs": {
-                name: {"lease_held": s.held, "ticks": s.ticks, "errors": s.errors, "last_success_at": s.last_success_at}
-                for name, s in stats.items()
-            },
+            "broker": "ok" if self.broker.up else "down",
+            "stopping": self.stopping,
+            "jobs": host.health() if host is not None else {},
+            "failing_jobs": failing,
         }
 
+    def metric_lines(self) -> list[str]:
+        labels = f'node="{self.settings.node_id}"'
+        rows = [
+            ("tongpin_uptime_seconds", "gauge", "Seconds since the worker started.", time.monotonic() - self.started),
+            ("tongpin_broker_up", "gauge", "1 while the broker is connected.", int(self.broker.up)),
+        ]
+        out = []
+        for name, kind, help_, value in rows:
+            out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+        if self.host is not None:
+            out.extend(self.host.metric_lines(labels))
+        return out
 
-class WorkerServer(uvicorn.Server):
-    """uvicorn, printing Tongpin's "listening" line once the port is bound."""
+
+class WorkerServer(CleanSigterm):
+    """uvicorn, printing Tongpin's "listening" line once the port is bound, exiting 0 after SIGTERM."""
 
     def __init__(self, config: uvicorn.Config, node: WorkerNode) -> None:
         super().__init__(config)
@@ -118,6 +143,10 @@ class WorkerServer(uvicorn.Server):
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         print(f"Tongpin worker {self.node.settings.node_id} listening on http://{host}:{port}/", flush=True)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.node.stopping = True  # /healthz: stopping, while the jobs finish and release their leases
+        await super().shutdown(sockets)
+
 
 def build_worker_server(settings: Settings, names: Sequence[str]) -> WorkerServer:
     node = WorkerNode(settings, names)
@@ -128,12 +157,11 @@ def build_worker_server(settings: Settings, names: Sequence[str]) -> WorkerServe
             yield
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse(node.health())
+        health = node.health()
+        return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
 
     async def metrics(request: Request) -> Response:
-        labels = f'node="{settings.node_id}"'
-        lines = list(node.host.metric_lines(labels)) if node.host is not None else []
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        return PlainTextResponse("\n".join(node.metric_lines()) + "\n", media_type="text/plain; version=0.0.4")
 
     app = Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
     config = uvicorn.Config(

@@ -30,7 +30,19 @@ renewal (less a margin); past that, or as soon as a renewal says another
 instance has it, the holder cancels the running tick and stops ticking that
 job. A holder that dies stops renewing, and its lease lapses after ``ttl``
 (``TONGPIN_WORKER_LEASE_TTL``, 5 s): another instance ticks within about
-``ttl + ttl/3`` seconds. A clean stop releases its leases at once.
+``ttl + ttl/3`` seconds.
+
+A clean stop (``stop(grace)``) starts no new tick, lets a running one finish
+for up to ``grace`` seconds while still renewing its lease (then cancels it:
+each change a job makes is one transaction, so a cut tick leaves no half-done
+change), and releases the leases at once, so another instance takes over
+within its next try, not after the TTL.
+
+Health: a job is *failing* once its ticks have raised ``FAILING_TICKS`` times
+in a row over at least ``failing_after`` seconds (30 by default), or its lease
+store has been unreachable that long; one failed tick or a short outage never
+makes it so. ``health()`` reports each job's state, and ``failing`` names the
+failing ones (``/healthz`` answers 503 while there are any).
 """
 
 from __future__ import annotations
@@ -52,12 +64,14 @@ if TYPE_CHECKING:
     from rooms.store import Store
     from workers.leases import Leases
 
-__all__ = ["Duty", "Job", "JobStats", "Parts", "WorkerHost"]
+__all__ = ["FAILING_TICKS", "Duty", "Job", "JobStats", "Parts", "WorkerHost"]
 
 log = logging.getLogger("tongpin.workers")
 
 Duty = Callable[[float], Awaitable[str | None]]
 TRUST = 0.9  # of the TTL: how long after a renewal started the holder trusts its lease
+FAILING_TICKS = 3  # failed ticks in a row (over ``failing_after`` s) before a job counts as failing
+FAILING_AFTER = 30.0  # seconds a failure must last before health reports it
 
 
 class Job(Protocol):
@@ -87,6 +101,25 @@ class JobStats:
     last_success_at: float = 0.0  # Unix time of the last tick that returned
     held: bool = False  # this instance holds the job's lease now
     takeovers: int = 0  # times this instance took the lease
+    errors_in_row: int = 0  # ticks that raised since the last one that returned
+    erring_since: float = 0.0  # Unix time of the first of those (0: none)
+    last_error: str | None = None
+    lease_errors: int = 0  # lease store calls that failed
+    lease_down_since: float = 0.0  # Unix time the lease store stopped answering (0: it answers)
+    stopped: bool = False
+
+    def failing(self, now: float, after: float) -> str | None:
+        """Why the job counts as failing at ``now``, or None: a lasting failure, never one blip."""
+        if self.errors_in_row >= FAILING_TICKS and now - self.erring_since >= after:
+            return f"{self.errors_in_row} ticks failed in a row: {self.last_error}"
+        if self.lease_down_since and now - self.lease_down_since >= after:
+            return f"lease store unreachable for {now - self.lease_down_since:.0f} s"
+        return None
+
+    def state(self) -> str:
+        if self.stopped:
+            return "stopped"
+        return "ticking" if self.held else "standby"
 
 
 class _Runner:
@@ -99,10 +132,11 @@ class _Runner:
         self.ttl = ttl
         self.stats = JobStats()
         self.trusted_until = 0.0  # monotonic
+        self.stopping = asyncio.Event()  # set by a clean stop: no new tick starts
 
     async def run(self) -> None:
         retry = min(1.0, self.ttl / 3)
-        while True:
+        while not self.stopping.is_set():
             if await self._confirm(self.leases.acquire):
                 self.stats.takeovers += 1
                 self.stats.held = True
@@ -111,7 +145,15 @@ class _Runner:
                     await self._hold()
                 finally:
                     self.stats.held = False
-            await asyncio.sleep(retry)
+                    self.stats.errors_in_row = 0  # failures are the holder's to report; another may hold it now
+                    self.stats.erring_since = 0.0
+            await self._pause(retry)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when a clean stop begins."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.stopping.wait()
 
     async def _confirm(self, call: Callable[[str, str, float], Awaitable[bool]]) -> bool | None:
         """Acquire or renew; True: ours until ``trusted_until``; False: another's; None: unknown."""
@@ -121,7 +163,11 @@ class _Runner:
                 ours = await call(self.job.name, self.holder, self.ttl)
         except (StoreUnavailable, TimeoutError) as exc:
             log.warning("job %s: lease store unavailable: %s", self.job.name, exc)
+            self.stats.lease_errors += 1
+            if not self.stats.lease_down_since:
+                self.stats.lease_down_since = time.time()
             return None
+        self.stats.lease_down_since = 0.0
         if ours:
             self.trusted_until = started + self.ttl * TRUST
         return ours
@@ -134,7 +180,8 @@ class _Runner:
                 if wait > 0:
                     await asyncio.wait([ticking], timeout=wait)
                 if ticking.done():
-                    ticking.result()  # the loop only ends by raising
+                    ticking.result()  # the loop ends by raising, or after its last tick when stopping
+                    return
                 if time.monotonic() >= self.trusted_until:
                     log.warning("job %s: lease not confirmed in time; stopping", self.job.name)
                     return
@@ -148,32 +195,52 @@ class _Runner:
 
     async def _tick_loop(self) -> None:
         job, stats = self.job, self.stats
-        while True:
+        while not self.stopping.is_set():
             started = time.monotonic()
             try:
                 done = await job.tick(time.time())
             except StoreUnavailable as exc:
-                stats.errors += 1
+                self._failed(f"store unavailable: {exc}")
                 log.warning("job %s: store unavailable: %s", job.name, exc)
-            except Exception:
-                stats.errors += 1
+            except Exception as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
                 log.exception("job %s: tick failed", job.name)
             else:
                 stats.ticks += 1
                 stats.items += done
                 stats.last_success_at = time.time()
-            await asyncio.sleep(max(0.0, job.interval - (time.monotonic() - started)))
+                stats.errors_in_row = 0
+                stats.erring_since = 0.0
+                stats.last_error = None
+            await self._pause(max(0.0, job.interval - (time.monotonic() - started)))
+
+    def _failed(self, error: str) -> None:
+        stats = self.stats
+        stats.errors += 1
+        stats.errors_in_row += 1
+        if stats.errors_in_row == 1:
+            stats.erring_since = time.time()
+        stats.last_error = error[:300]
 
 
 class WorkerHost:
     """Runs jobs under their leases on this instance."""
 
-    def __init__(self, jobs: Sequence[Job], leases: Leases, holder: str, *, ttl: float = 5.0) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[Job],
+        leases: Leases,
+        holder: str,
+        *,
+        ttl: float = 5.0,
+        failing_after: float = FAILING_AFTER,
+    ) -> None:
         names = [j.name for j in jobs]
         assert len(set(names)) == len(names), f"a job is named twice: {names}"
         assert ttl > 0, "the lease TTL must be positive"
         self.leases = leases
         self.holder = holder
+        self.failing_after = failing_after
         self.runners = [_Runner(j, leases, holder, ttl) for j in jobs]
         self._tasks: list[asyncio.Task[None]] = []
         self._opened = False
@@ -191,25 +258,67 @@ class WorkerHost:
         self._tasks = [loop.create_task(r.run(), name=f"lease {r.job.name}") for r in self.runners]
         log.info("hosting jobs %s as %s", ", ".join(r.job.name for r in self.runners), self.holder)
 
-    async def stop(self) -> None:
-        """Cancel every job (a running tick too), then release the leases held."""
-        for task in self._tasks:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Start no new tick; let running ones finish for ``grace`` s, then cancel; release the leases.
+
+        A running tick keeps its lease renewed while it finishes, and one cut
+        short leaves no half-done change (each change is one transaction), so
+        whichever way it ends, the release that follows hands the job over.
+        """
+        for r in self.runners:
+            r.stopping.set()
+        tasks, self._tasks = self._tasks, []
+        if tasks and grace > 0:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                log.warning("shutdown: %s still ticking after %.1f s; cancelled", task.get_name(), grace)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for r in self.runners:
+            r.stats.stopped = True
         if not self._opened:
             return
+        self._opened = False
         for r in self.runners:
             if r.stats.takeovers:
                 try:
                     await self.leases.release(r.job.name, self.holder)
+                    log.info("job %s: lease released by %s", r.job.name, self.holder)
                 except StoreUnavailable as exc:
                     log.warning("job %s: lease not released (it lapses by itself): %s", r.job.name, exc)
         await self.leases.close()
-        self._opened = False
+
+    def failing(self) -> dict[str, str]:
+        """The jobs failing in a way that matters (see the module docstring), with why."""
+        now = time.time()
+        out = {}
+        for r in self.runners:
+            why = r.stats.failing(now, self.failing_after)
+            if why is not None:
+                out[r.job.name] = why
+        return out
+
+    def health(self) -> dict[str, dict[str, object]]:
+        """Each job's state on this instance, for ``/healthz``."""
+        now = time.time()
+        return {
+            r.job.name: {
+                "state": "failing" if r.stats.failing(now, self.failing_after) else r.stats.state(),
+                "lease_held": r.stats.held,
+                "ticks": r.stats.ticks,
+                "errors": r.stats.errors,
+                "errors_in_row": r.stats.errors_in_row,
+                "last_success_at": r.stats.last_success_at or None,
+                "last_error": r.stats.last_error,
+                "lease_store": "down" if r.stats.lease_down_since else "ok",
+            }
+            for r in self.runners
+        }
 
     def metric_lines(self, labels: str) -> Iterable[str]:
         """Prometheus text of every job's counters and gauges, ``labels`` added to each series."""
+        now = time.time()
         rows: list[tuple[str, str, str, Callable[[JobStats], float]]] = [
             ("tongpin_worker_ticks_total", "counter", "Ticks of a job that returned.", lambda s: s.ticks),
             ("tongpin_worker_items_total", "counter", "Things a job's ticks did.", lambda s: s.items),
@@ -220,6 +329,12 @@ class WorkerHost:
              lambda s: int(s.held)),
             ("tongpin_worker_takeovers_total", "counter", "Times this instance took the job's lease.",
              lambda s: s.takeovers),
+            ("tongpin_worker_errors_in_row", "gauge", "Ticks of a job that raised since its last good one.",
+             lambda s: s.errors_in_row),
+            ("tongpin_worker_lease_errors_total", "counter", "Lease store calls for a job that failed.",
+             lambda s: s.lease_errors),
+            ("tongpin_worker_failing", "gauge", "1 while a job fails in a way that degrades health.",
+             lambda s: int(s.failing(now, self.failing_after) is not None)),
         ]  # fmt: skip
         if not self.runners:
             return

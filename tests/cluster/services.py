@@ -75,7 +75,6 @@ def redis_server_binary() -> str:
     return path
 
 
-
 def free_port() -> int:
     """A loopback port nobody listens on right now (for servers that need a fixed port)."""
     with socket.socket() as s:

@@ -7,8 +7,9 @@
   one launcher, ``tests.conftest.HubProcess``), to SIGKILL, or to run beside
   another node.
 - ``LiveWS``: a websockets client of ``/live``. Every frame it sends or
-  receives is validated against ``schema/live.schema.json``, so each test
-  checks the contract on real traffic.
+  receives is validated against ``schema/live.schema.json``, and the data of
+  every system event (a type of ``schema/events.schema.json``) against its
+  definition there, so each test checks the contract on real traffic.
 
 Hubs run in development mode (no ``TONGPIN_SECRET``): the demo units, users
 and rooms are seeded, and tokens are minted with the data directory's secret.
@@ -35,6 +36,7 @@ from hub.config import Settings
 from hub.live import AccessLookup, Live
 from hub.server import TongpinServer, build_server
 from rooms.memory_broker import MemoryBroker, MemoryBus
+from schema import events as catalogue
 from tests.conftest import HubProcess as CoreHubProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,7 +169,7 @@ class HubProcess(CoreHubProcess, Node):
 
 
 class LiveWS:
-    """A ``/live`` client; every frame is checked against the schema."""
+    """A ``/live`` client; every frame is checked against the schema, every system event against the catalogue."""
 
     def __init__(self, url: str, *, check_events_every: int = 1) -> None:
         self.url = url
@@ -222,6 +224,8 @@ class LiveWS:
             self._events_seen += 1
             if self._events_seen % self.check_events_every == 0:
                 EVENT_FRAME.validate(body)
+            if body.get("event") in catalogue.EVENT_TYPES:  # ad-hoc types of POST /live/publish are not checked
+                catalogue.validate(body["event"], body["data"], channel=body["channel"])
             return body
         HUB_FRAME.validate(body)
         self.received.append(body)

@@ -141,11 +141,11 @@ async def test_sources_and_rules_are_managed_by_monitors_commanders_and_chief_ed
         ("/api/monitor/rules", {"any": ["暴雨"]}, "name"),
     ],
 )
-async def test_bad_input_is_a_400_naming_the_field(
+async def test_bad_input_is_a_422_naming_the_field(
     backend: str, tmp_path: Path, path: str, body: Any, field: str
 ) -> None:
     async with node(backend, tmp_path) as n, httpx.AsyncClient(timeout=10) as http:
-        error = await Api(n, http).error("dgrelease-monitor", "POST", path, 400, "invalid", json=body)
+        error = await Api(n, http).error("dgrelease-monitor", "POST", path, 422, "invalid", json=body)
         assert error["message"].startswith(field), error
 
 
@@ -188,10 +188,10 @@ async def test_alert_visibility_lifecycle_refusals_and_live_events(backend: str,
         assert (await city_live.expect("event", event="alert.acknowledged"))["data"]["id"] == bridge
         refused = await api.error("humen-editor", "POST", f"{path}/acknowledge", 409, "illegal_transition")
         assert (refused["state"], refused["allowed"]) == ("acknowledged", ["assign", "dismiss", "resolve"])
-        await api.error("humen-editor", "POST", f"{path}/assign", 400, "invalid", json={"reason": "no reference"})
-        await api.error("humen-editor", "POST", f"{path}/assign", 400, "invalid", json={"topic": "t1", "task": "t2"})
-        await api.error("humen-editor", "POST", f"{path}/assign", 400, "invalid", json={"topic": "../etc"})
-        await api.error("humen-editor", "POST", f"{path}/assign", 400, "invalid", json={"topic": "999999"})
+        await api.error("humen-editor", "POST", f"{path}/assign", 422, "invalid", json={"reason": "no reference"})
+        await api.error("humen-editor", "POST", f"{path}/assign", 422, "invalid", json={"topic": "t1", "task": "t2"})
+        await api.error("humen-editor", "POST", f"{path}/assign", 422, "invalid", json={"topic": "../etc"})
+        await api.error("humen-editor", "POST", f"{path}/assign", 422, "invalid", json={"topic": "999999"})
         assigned = await api.ok(
             "humen-editor", "POST", f"{path}/assign", json={"create": "topic", "reason": "跟进报道"}
         )
@@ -261,7 +261,7 @@ async def test_assign_to_an_existing_task_or_a_new_one_with_the_workflow_rights(
         )
         assert (await api.ok("changan-editor", "GET", f"/api/alerts/{second}"))["status"] == "acknowledged"
         await api.error(
-            "changan-editor", "POST", f"/api/alerts/{second}/assign", 400, "invalid", json={"create": "poem"}
+            "changan-editor", "POST", f"/api/alerts/{second}/assign", 422, "invalid", json={"create": "poem"}
         )
         dispatched = await api.ok("dgdaily-commander", "POST", f"/api/alerts/{second}/assign", json={"create": "task"})
         task = await api.ok("dgdaily-commander", "GET", f"/api/tasks/{dispatched['task']}")

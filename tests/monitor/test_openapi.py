@@ -60,7 +60,7 @@ async def test_walk_every_documented_operation(tmp_path: Path) -> None:
         await op("patch", "/api/monitor/rules/{rule}", m, 200, {"severity": "high"}, rule=rule["id"])
         await op("delete", "/api/monitor/rules/{rule}", m, 204, rule=rule["id"])
         await op("post", "/api/monitor/rules", "humen-editor", 403, {"name": "x", "any": ["x"]})
-        await op("post", "/api/monitor/rules", m, 400, {"name": "x"})
+        await op("post", "/api/monitor/rules", m, 422, {"name": "x"})
 
         one = await add_alert(n, "虎门大桥临时封闭", "https://news.example/1", "humen")
         two = await add_alert(n, "虎门镇多处内涝", "https://news.example/2", "humen")

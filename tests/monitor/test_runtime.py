@@ -16,7 +16,7 @@ from rooms.store import StoreUnavailable
 from tests.cluster.services import check_redis, postgres_schema
 from tests.waiting import wait_until
 from workers.leases import Leases, PostgresLeases, RedisLeases, SqliteLeases
-from workers.runtime import WorkerHost
+from workers.runtime import FAILING_TICKS, JobStats, WorkerHost
 
 LEASE_BACKENDS = ("sqlite", "postgres", "redis")
 
@@ -179,3 +179,109 @@ async def test_failing_ticks_are_counted_and_the_job_goes_on(tmp_path: Path) -> 
         assert a.stats["counting"].last_success_at > time.time() - 5
     finally:
         await a.stop()
+
+
+class Blocking:
+    """A job whose tick waits for the test to let it finish; records how each tick ended."""
+
+    def __init__(self) -> None:
+        self.name = "blocking"
+        self.interval = 0.02
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.finished = 0
+        self.cancelled = 0
+
+    async def tick(self, now: float) -> int:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+        return 1
+
+
+def holders(path: Path) -> dict[str, str]:
+    db = sqlite3.connect(path)
+    try:
+        return dict(db.execute("SELECT job, holder FROM worker_leases").fetchall())
+    finally:
+        db.close()
+
+
+def lease_expiry(path: Path) -> float:
+    db = sqlite3.connect(path)
+    try:
+        return float(db.execute("SELECT expires_at FROM worker_leases").fetchone()[0])
+    finally:
+        db.close()
+
+
+async def test_a_clean_stop_lets_the_running_tick_finish_then_releases(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    job = Blocking()
+    a = WorkerHost([job], SqliteLeases(path), "a", ttl=0.6)
+    await a.start()
+    async with asyncio.timeout(5):
+        await job.started.wait()
+    stopping = asyncio.create_task(a.stop(grace=10.0))
+    await wait_until(lambda: a.runners[0].stopping.is_set())
+    expiry = lease_expiry(path)
+    await wait_until(lambda: lease_expiry(path) > expiry, within=3.0)  # the finishing tick keeps its lease renewed
+    assert not stopping.done() and holders(path) == {"blocking": "a"}
+    job.release.set()
+    async with asyncio.timeout(5):
+        await stopping
+    assert (job.finished, job.cancelled) == (1, 0)  # finished, and no new tick began
+    assert a.stats["blocking"].ticks == 1 and a.health()["blocking"]["state"] == "stopped"
+    assert holders(path) == {}  # released: free for another instance at once
+
+
+async def test_a_tick_running_past_the_grace_is_cancelled_and_the_lease_released(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    job = Blocking()
+    a = WorkerHost([job], SqliteLeases(path), "a", ttl=5.0)
+    await a.start()
+    async with asyncio.timeout(5):
+        await job.started.wait()
+    async with asyncio.timeout(5):
+        await a.stop(grace=0.2)
+    assert (job.finished, job.cancelled) == (0, 1)
+    assert holders(path) == {}
+
+
+async def test_health_reports_a_lasting_failure_never_a_single_one(tmp_path: Path) -> None:
+    job = Counting()
+    a = WorkerHost([job], SqliteLeases(tmp_path / "w.sqlite3"), "a", ttl=0.6, failing_after=0.3)
+    await a.start()
+    try:
+        await wait_until(lambda: job.ticks >= 2)
+        assert a.failing() == {} and a.health()["counting"]["state"] == "ticking"
+        job.fail = True
+        await wait_until(lambda: a.stats["counting"].errors >= 1)
+        assert a.failing() == {}  # one failure is not a failing job
+        await wait_until(lambda: bool(a.failing()), within=5.0)
+        stats = a.stats["counting"]
+        assert stats.errors_in_row >= FAILING_TICKS
+        assert "RuntimeError: this tick fails" in a.failing()["counting"]
+        assert a.health()["counting"]["state"] == "failing"
+        assert 'tongpin_worker_failing{node="n1",job="counting"} 1' in "\n".join(a.metric_lines('node="n1"'))
+        job.fail = False
+        await wait_until(lambda: not a.failing())
+        assert a.health()["counting"]["last_error"] is None
+        assert 'tongpin_worker_failing{node="n1",job="counting"} 0' in "\n".join(a.metric_lines('node="n1"'))
+    finally:
+        await a.stop()
+
+
+def test_failures_in_a_row_count_only_once_they_have_lasted() -> None:
+    stats = JobStats(errors_in_row=FAILING_TICKS, erring_since=1000.0, last_error="boom")
+    assert stats.failing(1000.0 + 29, 30.0) is None  # many quick failures: not yet
+    assert stats.failing(1000.0 + 30, 30.0) is not None
+    stats.errors_in_row = FAILING_TICKS - 1  # a long gap between two failures: not yet either
+    assert stats.failing(1000.0 + 3600, 30.0) is None
+    down = JobStats(lease_down_since=1000.0)
+    assert down.failing(1010.0, 30.0) is None
+    assert "lease store unreachable" in str(down.failing(1031.0, 30.0))

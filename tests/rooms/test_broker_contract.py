@@ -232,4 +232,3 @@ async def test_open_returns_even_when_the_backend_is_unreachable() -> None:
     finally:
         await broker.close()
         await server.stop()
-

@@ -323,4 +323,3 @@ async def test_migrating_a_database_that_holds_data_loses_nothing(backend: Backe
     assert rows[0][0] == latest_version(backend.name)
     await store.append([(KEY, u) for u in updates[20:]])
     assert str(build_doc(await store.load(KEY)).get("t", type=Text)) == final()
-

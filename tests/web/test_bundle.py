@@ -21,7 +21,7 @@ from schema.close_codes import CLOSE_CODES
 from tests.conftest import unavailable
 
 WEB = Path(__file__).resolve().parents[2] / "clients" / "web"
-SOURCES = ("package.json", "package-lock.json", "tsconfig.json", "vite.config.ts", "index.html", "src")
+SOURCES = ("package.json", "package-lock.json", "tsconfig.json", "vite.config.ts", "index.html", "src", "public")
 
 
 def files(root: Path) -> dict[str, bytes]:

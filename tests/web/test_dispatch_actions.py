@@ -73,16 +73,15 @@ async def test_recipients_answer_and_the_assigner_manages_live(web_hub: HubProce
     await accept.click()
     await expect(shijie_receipt).to_have_attribute("data-status", "accepted", timeout=WAIT_MS)
 
-    # The assigner works by keyboard (its notifications cover the corner where the pointer would go).
     # The assigner reassigns humen's receipt to Chang'an (长安镇), which gets a new receipt.
     manage = sent.locator("details.manage")
-    await manage.locator("summary").press("Enter")
+    await manage.locator("summary").click()
     await manage.get_by_label("接收方").select_option(label="虎门镇")
     await manage.get_by_label("转给单位").select_option("changan")
-    await manage.locator('button[data-action="reassign"]').press("Enter")
+    await manage.locator('button[data-action="reassign"]').click()
     await expect(manage.get_by_label("理由")).to_have_attribute("aria-invalid", "true")
     await manage.get_by_label("理由").fill("改派长安镇")
-    await manage.locator('button[data-action="reassign"]').press("Enter")
+    await manage.locator('button[data-action="reassign"]').click()
     await expect(humen_receipt).to_have_attribute("data-status", "reassigned", timeout=WAIT_MS)
     await expect(sent.locator("li[data-receipt]", has_text=re.compile("^长安镇"))).to_have_attribute(
         "data-status", "delivered", timeout=WAIT_MS
@@ -92,8 +91,8 @@ async def test_recipients_answer_and_the_assigner_manages_live(web_hub: HubProce
     # Completing the task: the recipient's inbox follows.
     manage = sent.locator("details.manage")
     if not await manage.evaluate("el => el.open"):
-        await manage.locator("summary").press("Enter")
-    await manage.locator('button[data-action="complete"]').press("Enter")
+        await manage.locator("summary").click()
+    await manage.locator('button[data-action="complete"]').click()
     await expect(sent).to_have_attribute("data-task-status", "completed", timeout=WAIT_MS)
     await expect(shijie.locator(f'#inbox [data-task="{task}"]')).to_have_attribute(
         "data-task-status", "completed", timeout=WAIT_MS
@@ -102,9 +101,9 @@ async def test_recipients_answer_and_the_assigner_manages_live(web_hub: HubProce
 
     # Cancelling needs a reason; the recipient sees the cancellation live.
     sent_other = commander.locator(f'#dispatch [data-task="{other}"]')
-    await sent_other.locator("details.manage summary").press("Enter")
+    await sent_other.locator("details.manage summary").click()
     await sent_other.get_by_label("理由").fill("台风转向，取消连线")
-    await sent_other.locator('button[data-action="cancel"]').press("Enter")
+    await sent_other.locator('button[data-action="cancel"]').click()
     await expect(sent_other).to_have_attribute("data-task-status", "cancelled", timeout=WAIT_MS)
     row = humen.locator(f'#inbox [data-task="{other}"]')
     await expect(row).to_have_attribute("data-task-status", "cancelled", timeout=WAIT_MS)

@@ -89,3 +89,39 @@ async def test_offline_edits_survive_closing_the_tab(web_hub: HubProcess, browse
     fresh = await open_signed_in(browser, web_hub, "humen-reporter")
     await expect(await open_draft(fresh, draft)).to_contain_text(offline_text, timeout=WAIT_MS)
     assert reopened.errors == [] and reader.errors == [] and fresh.errors == []
+
+
+async def test_page_reloads_offline_from_the_app_shell_with_the_kept_draft(
+    web_hub: HubProcess, browser: Any, shots: Path
+) -> None:
+    """The service worker caches the built page: with the hub gone and the browser offline, a reload shows
+    the page, signed in as before, with the draft's text from this browser's copy and its pending count."""
+    draft = f"web-reload-{uuid.uuid4().hex[:8]}"
+    page = await open_signed_in(browser, web_hub, "humen-editor")
+    # The worker is installed (the shell cached) and controls the page.
+    await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=WAIT_MS)
+    await open_draft(page, draft)
+    await type_at_end(page, "在线：东江大堤加固完成。")
+    indicator = page.locator(".conn")
+    await expect(indicator).to_have_attribute("data-pending", "0", timeout=WAIT_MS)
+    await page.context.set_offline(True)
+    offline_text = "离线补记：石龙镇沿江路段封闭。"
+    await type_at_end(page, offline_text)
+    await expect(indicator).not_to_have_attribute("data-pending", "0", timeout=WAIT_MS)
+    pending = await indicator.get_attribute("data-pending")
+    await expect(indicator).to_have_attribute("data-kept", pending or "", timeout=WAIT_MS)
+
+    # Nothing can come from the network now: the hub is gone as well.
+    await web_hub.sigterm()
+    await page.reload()
+    editor = page.locator(".ProseMirror")
+    await expect(editor).to_contain_text(offline_text, timeout=WAIT_MS)
+    await expect(editor).to_contain_text("东江大堤加固完成")
+    await expect(page.locator(".who .me")).to_be_visible()
+    await expect(indicator).to_have_attribute("data-state", "offline")
+    await expect(indicator).to_have_attribute("data-pending", pending or "", timeout=WAIT_MS)
+    await page.screenshot(path=str(shots / "reloaded-offline.png"), full_page=True)
+    # The worker never answers for the API: it fails as the network does.
+    status = await page.evaluate("fetch('/api/me').then(r => r.status, () => 'network error')")
+    assert status == "network error"
+    assert page.errors == []

@@ -10,11 +10,13 @@ import { h } from './dom'
 import type { DraftState } from './draft'
 import { lang, onLangChange, setLang, status, t, tx } from './i18n'
 import { Live, type LiveEvent } from './live'
-import { Notifications } from './notify'
+import { forgetCopies, localCopies } from './localcopies'
+import { eventKey, Notifications } from './notify'
 import type { Receipt, Task, Unit, User } from './types'
 import { homeView } from './views/home'
 import { monitorView } from './views/monitor'
 import { sessionView } from './views/session'
+import { requestSignOut } from './views/signout'
 import { signinView } from './views/signin'
 import { statsView } from './views/stats'
 
@@ -25,6 +27,8 @@ const CITY_ALERT_ROLES = ['commander', 'monitor', 'chief_editor', 'duty_editor']
 const DUTY_ROLES = ['duty_editor', 'chief_editor', 'commander']
 /** Events that only refresh what is on screen (the lists listen for them), without a notification. */
 const QUIET = ['task.', 'duty.rotation', 'session.', 'draft.']
+/** The signed-in user and the unit directory, kept with the token (per tab) for a start while the hub is unreachable. */
+const PROFILE_KEY = 'tongpin.profile'
 
 export class App {
   me: User | null = null
@@ -37,6 +41,7 @@ export class App {
   private readonly nav: HTMLElement
   private draft: DraftState | null = null
   private draftControl: { pause(): void; resume(): void } | null = null
+  private readonly draftListeners = new Set<(state: DraftState | null) => void>()
   private view: View | null = null
 
   constructor(private readonly root: HTMLElement) {
@@ -50,7 +55,7 @@ export class App {
     tx(brand, 'home', 'aria-label')
     this.nav = h('nav', { class: 'nav' })
     tx(this.nav, 'nav_label', 'aria-label')
-    const header = h('header', { class: 'top' }, brand, this.nav, this.indicator, this.userBox, langButton)
+    const header = h('header', { class: 'top' }, brand, this.nav, this.indicator, this.userBox, this.notes.bell, langButton)
     this.root.append(header, this.main, this.notes.element)
 
     // The skip link must not change the hash: the hash is the route.
@@ -58,10 +63,10 @@ export class App {
       ev.preventDefault()
       this.main.focus()
     })
-    whenUnauthorized(() => this.signOut(true))
+    whenUnauthorized(() => void this.signOut(true))
     this.live.on('state', () => this.paint())
     this.live.on('channels', (active) => (this.indicator.dataset.channels = [...active].sort().join(' ')))
-    this.live.on('signout', () => this.signOut(true))
+    this.live.on('signout', () => void this.signOut(true))
     this.live.on('event', (e) => this.notify(e))
     onLangChange(() => {
       this.paint()
@@ -85,7 +90,8 @@ export class App {
       try {
         await this.signedIn()
       } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 401) throw err
+        // 401: signed out; 0: the hub is unreachable and this tab has no saved profile (the sign-in page says so).
+        if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 0)) throw err
       }
     }
     await this.route()
@@ -93,10 +99,21 @@ export class App {
 
   /** After a token is stored: load the caller and subscribe to their channels. */
   async signedIn(): Promise<void> {
-    const answer = await get<{ user: User }>('/api/me')
-    this.me = answer.user
-    const units = await get<{ units: Unit[] }>('/api/units')
-    this.units = new Map(units.units.map((u) => [u.code, u]))
+    let profile: { user: User; units: Unit[] }
+    try {
+      const answer = await get<{ user: User }>('/api/me')
+      const units = await get<{ units: Unit[] }>('/api/units')
+      profile = { user: answer.user, units: units.units }
+      sessionStorage.setItem(PROFILE_KEY, JSON.stringify(profile))
+    } catch (err) {
+      // Reloaded while the hub is unreachable (the page came from the service worker): carry on as who we were,
+      // so the drafts kept in this browser open; the hub checks the token again when it is back.
+      const saved = sessionStorage.getItem(PROFILE_KEY)
+      if (!(err instanceof ApiError) || err.status !== 0 || saved === null) throw err
+      profile = JSON.parse(saved) as { user: User; units: Unit[] }
+    }
+    this.me = profile.user
+    this.units = new Map(profile.units.map((u) => [u.code, u]))
     this.paintUser()
     const me = this.me
     this.live.subscribe(`user:${me.id}`)
@@ -108,14 +125,38 @@ export class App {
     if (navigator.onLine) this.live.start()
   }
 
-  signOut(expired = false): void {
+  /**
+   * Sign out, then delete this browser's copies of the user's drafts that
+   * hold nothing the hub lacks (`forgetAll`: every copy, after they were
+   * synced). Copies with pending edits stay, to be sent next time.
+   */
+  async signOut(expired = false, forgetAll = false): Promise<void> {
+    const user = this.me?.id ?? null
+    const open = this.draft
     setToken(null)
+    sessionStorage.removeItem(PROFILE_KEY)
     this.me = null
     this.live.stop()
     this.paintUser()
-    void this.go('#/').then(() => {
-      if (expired) this.notes.show({ kind: 'error', title: t('signin_expired') })
-    })
+    await this.go('#/') // closes the open draft, and with it its copy
+    if (expired) this.notes.show({ kind: 'error', title: t('signin_expired') })
+    if (user === null) return
+    const copies = await localCopies(user)
+    const clean = copies.filter((c) => forgetAll || (c.pending === 0 && !(open?.copy === c.name && open.pending > 0)))
+    await forgetCopies(clean.map((c) => c.name))
+    this.root.dataset.forgotten = String(clean.length)
+    this.root.dataset.kept = String(copies.length - clean.length)
+  }
+
+  /** The open draft's connection state (null when none is open). */
+  draftState(): DraftState | null {
+    return this.draft
+  }
+
+  /** Follow the open draft's state (null: it closed). */
+  onDraft(fn: (state: DraftState | null) => void): () => void {
+    this.draftListeners.add(fn)
+    return () => this.draftListeners.delete(fn)
   }
 
   /** Show `hash`, rendering it again if it is the current one. */
@@ -140,6 +181,7 @@ export class App {
     this.draft = state
     if (control !== null || state === null) this.draftControl = control
     this.paint()
+    for (const fn of this.draftListeners) fn(state)
   }
 
   private async route(): Promise<void> {
@@ -184,7 +226,7 @@ export class App {
       for (const [page, href, key] of links) this.nav.append(tx(h('a', { href, 'data-page': page }), key))
     }
     const out = tx(h('button', { type: 'button', class: 'quiet' }), 'sign_out')
-    out.addEventListener('click', () => this.signOut())
+    out.addEventListener('click', () => void requestSignOut(this))
     this.userBox.replaceChildren(h('span', { class: 'me' }, me.name), this.unitBadge(me.unit), out)
   }
 
@@ -221,47 +263,55 @@ export class App {
 
   private notify(e: LiveEvent): void {
     const data = (e.data ?? {}) as Record<string, unknown>
+    // One publication reaches several channels (a review step: the room's and the unit's): one notification.
+    const key = eventKey(e.event, e.data)
+    // My own step needs no notification: the page I took it on already shows it (the lists still reload).
+    if (typeof data.actor === 'string' && data.actor === this.me?.id) return
     if (e.event === 'task.assigned') {
-      this.taskAssigned(data)
+      this.taskAssigned(data, key)
     } else if (e.event === 'receipt.updated') {
       const task = (data.task ?? data) as Partial<Task>
       const receipt = (data.receipt ?? {}) as Partial<Receipt>
       const who = receipt.recipient ? this.recipientName(receipt.recipient) : ''
       this.notes.show({
         kind: 'receipt',
+        key,
         title: t('task_receipt_updated', { who, status: statusWord(receipt.status), title: task.title ?? '' }),
       })
     } else if (e.event === 'task.escalated') {
       const task = (data.task ?? {}) as Partial<Task>
-      this.notes.show({ kind: 'task', urgent: true, title: t('task_escalated', { title: task.title ?? '' }) })
+      this.notes.show({ kind: 'task', key, urgent: true, title: t('task_escalated', { title: task.title ?? '' }) })
     } else if (e.event === 'alert.new' || e.event === 'alert.escalated') {
       const alert = (data.alert ?? data) as { title?: string; severity?: string }
       const urgent = alert.severity === 'high' || alert.severity === 'critical'
-      this.notes.show({ kind: 'alert', urgent, title: t('alert_new', { title: alert.title ?? '' }) })
+      this.notes.show({ kind: 'alert', key, urgent, title: t('alert_new', { title: alert.title ?? '' }) })
     } else if (e.event.startsWith('alert.')) {
       // A step of an alert's lifecycle: said once, quietly.
       const alert = (data.alert ?? data) as { title?: string; status?: string }
-      this.notes.show({ kind: 'alert-step', title: t('alert_changed', { title: alert.title ?? '', status: statusWord(alert.status) }) })
+      this.notes.show({ kind: 'alert-step', key, title: t('alert_changed', { title: alert.title ?? '', status: statusWord(alert.status) }) })
     } else if (e.event.startsWith('topic.')) {
       const topic = (data.topic ?? data) as { title?: string; status?: string }
       const word = topic.status ?? e.event.slice('topic.'.length)
-      this.notes.show({ kind: 'topic', title: t('topic_changed', { title: topic.title ?? '', status: statusWord(word) }) })
+      this.notes.show({ kind: 'topic', key, title: t('topic_changed', { title: topic.title ?? '', status: statusWord(word) }) })
     } else if (e.event === 'duty.handover') {
       const unit = (data.to ?? data.unit ?? (data.current as { unit?: string } | undefined)?.unit ?? '') as string
-      this.notes.show({ kind: 'duty', title: t('duty_handover', { unit: this.unitName(unit) }) })
+      this.notes.show({ kind: 'duty', key, title: t('duty_handover', { unit: this.unitName(unit) }) })
     } else if (e.event.startsWith('review.') || e.event === 'draft.published') {
-      this.notes.show({ kind: 'review', title: t('review_event', { event: e.event }) })
+      const title = typeof data.title === 'string' ? data.title : typeof data.draft === 'string' ? data.draft : ''
+      const word = typeof data.status === 'string' ? statusWord(data.status) : e.event
+      this.notes.show({ kind: 'review', key, title: t('review_event', { title, status: word }) })
     } else if (!QUIET.some((prefix) => e.event.startsWith(prefix))) {
-      this.notes.show({ kind: 'event', title: t('event_generic', { event: e.event }) })
+      this.notes.show({ kind: 'event', key, title: t('event_generic', { event: e.event }) })
     }
   }
 
-  private taskAssigned(data: Record<string, unknown>): void {
+  private taskAssigned(data: Record<string, unknown>, key: string): void {
     const task = (data.task ?? data) as Partial<Task>
     const receipt = (data.receipt ?? null) as Receipt | null
     const deadline = typeof task.deadline_at === 'number' ? new Date(task.deadline_at * 1000) : null
     this.notes.show({
       kind: 'task',
+      key,
       urgent: task.priority === 'urgent',
       title: t('task_new', { title: task.title ?? '' }),
       body: [task.body, deadline ? t('task_deadline', { time: deadline.toLocaleString(lang()) }) : '']

@@ -43,6 +43,7 @@ export interface DraftState {
   pending: number
   closed: number | null // a close code after which the provider gave up
   kept: number | null // pending edits known written to this browser's copy (null: no copy)
+  copy: string // the name of this browser's copy (IndexedDB)
 }
 
 const MESSAGE_SYNC = 0
@@ -128,7 +129,7 @@ export class DraftEditor {
     element: HTMLElement,
     editable: boolean,
     label: string,
-    localName: string,
+    readonly localName: string,
   ) {
     // Registered before the provider's own listener, so a change is counted before it is sent.
     this.doc.on('update', (_update: Uint8Array, origin: unknown) => {
@@ -219,7 +220,7 @@ export class DraftEditor {
     const p = this.provider
     const status: DraftStatus = p.wsconnected ? 'connected' : p.wsconnecting ? 'connecting' : 'disconnected'
     const kept = this.kept === null ? null : Math.min(this.kept, this.tracker.pending)
-    return { status, synced: p.synced, pending: this.tracker.pending, closed: this.closed, kept }
+    return { status, synced: p.synced, pending: this.tracker.pending, closed: this.closed, kept, copy: this.localName }
   }
 
   /** Going offline: stop trying; edits stay in the Y.Doc (and the local copy) and sync on `resume`. */

@@ -17,7 +17,8 @@ export interface Panel {
 }
 
 export function panel(id: string, title: Key, ...extra: Node[]): Panel {
-  const body = h('div', { class: 'panel-body', 'aria-live': 'polite' })
+  // Not a live region: a list reloads on every event, and the notification already says what changed.
+  const body = h('div', { class: 'panel-body' })
   const heading = tx(h('h2', { id: `${id}-heading` }), title)
   const section = h('section', { class: 'card', id, 'aria-labelledby': `${id}-heading` }, heading, ...extra, body)
   let last: (() => void) | null = null
