@@ -15,6 +15,11 @@ positions and ``"duplicate": true``; the same key with another body is 409
 ``idempotency_conflict``. Keys are remembered 24 hours and are scoped to the
 publishing key, so two services never collide.
 
+The types are the service's own: a type of the system's catalogue
+(``schema/events.schema.json``: ``topic.approved``, ``alert.new``...) is
+published by the hub alone, when the thing happens, so it is refused
+(422 ``bad_event``) rather than let a client believe a forged one.
+
 Errors are JSON ``{"error": {"code", "message"}}``: 401 ``unauthorized``,
 403 ``publishing_off`` (no keys configured), 400 ``bad_request``/
 ``idempotency_key``, 413 ``too_large``, 422 ``bad_event``, 503
@@ -37,6 +42,7 @@ from hub.api import error_response
 from rooms.event_store import IdempotencyConflict, IdempotencyKey, digest_of
 from rooms.events import BadPublication, Publication
 from rooms.store import StoreUnavailable
+from schema.events import EVENT_TYPES
 
 if TYPE_CHECKING:
     from hub.live import Live
@@ -132,7 +138,11 @@ def _publication(event: object) -> Publication:
     channels = event["channels"]
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise BadPublication("channels is a list of channel names")
-    return Publication.of(channels, event.get("type", ""), event.get("data"))
+    kind = event.get("type", "")
+    if isinstance(kind, str) and kind in EVENT_TYPES:
+        # A forged system event would reach clients as the real thing (a topic "approved" that is not).
+        raise BadPublication(f"{kind} is published by the hub itself, see schema/events.schema.json")
+    return Publication.of(channels, kind, event.get("data"))
 
 
 def live_routes() -> list[Route]:

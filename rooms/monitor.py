@@ -21,7 +21,9 @@ Guarantees of every backend:
   caller announces the returned events after the call returns.
 - **Where events go.** ``alerts`` and the routed unit's ``alerts:{unit}``;
   once an alert is escalated, also ``duty`` and the ``alerts:{unit}`` of the
-  unit it was escalated to.
+  unit it was escalated to. Their data is the alert without its history,
+  plus ``actor`` (the user who acted; ``None`` for ``alert.new`` and
+  ``alert.escalated``, done by the jobs).
 - **Transitions follow ``TRANSITIONS``** and are compare-and-set: an action
   that is not allowed in the alert's state *now* raises
   ``IllegalTransition`` carrying the state and the allowed actions, and
@@ -366,13 +368,16 @@ def alert_json(alert: Alert, *, history: bool = True) -> dict[str, Any]:
     return out
 
 
-def alert_publications(alert: Alert, event: str, *, extra: Sequence[str] = ()) -> list[Publication]:
-    """The live event for ``alert``: on ``alerts``, its unit's ``alerts:{unit}``, and ``extra`` channels."""
+def alert_publications(alert: Alert, event: str, *, actor: str | None, extra: Sequence[str] = ()) -> list[Publication]:
+    """The live event for ``alert``: on ``alerts``, its unit's ``alerts:{unit}``, and ``extra`` channels.
+
+    Its data is the alert without its history plus ``actor``, who acted (``None``: the monitor's jobs),
+    so a client tells its own action, echoed from another tab, from someone else's."""
     channels = ["alerts"]
     if alert.unit:
         channels.append(f"alerts:{alert.unit}")
     channels += [c for c in extra if c not in channels]
-    return [Publication.of(channels, event, alert_json(alert, history=False))]
+    return [Publication.of(channels, event, {**alert_json(alert, history=False), "actor": actor})]
 
 
 def escalation_channels(unit: str | None) -> list[str]:

@@ -239,7 +239,7 @@ class MonitorOps:
             if row is None:
                 return None
             stored = alert_from_row(row)
-            tx.publish(alert_publications(stored, "alert.new"))
+            tx.publish(alert_publications(stored, "alert.new", actor=None))
             return stored
 
         stored, events = await self._transact(change)
@@ -297,7 +297,7 @@ class MonitorOps:
             updated = replace(alert, status=state, topic=topic, task=task, updated_at=now,
                               history=(*alert.history, entry))  # fmt: skip
             extra = escalation_channels(alert.escalated_to) if alert.escalated_at is not None else []
-            tx.publish(alert_publications(updated, EVENT_OF[action], extra=extra))
+            tx.publish(alert_publications(updated, EVENT_OF[action], actor=actor.user, extra=extra))
             detail = {"action": action, "from": alert.status, "to": state, "reason": reason, **refs}
             tx.audit(actor.audit("alert", now, alert_id, detail))
             return updated
@@ -322,7 +322,7 @@ class MonitorOps:
                 )  # fmt: skip
                 updated = replace(alert, escalated_at=now, escalated_to=unit, updated_at=now,
                                   history=(*alert.history, entry))  # fmt: skip
-                tx.publish(alert_publications(updated, "alert.escalated", extra=escalation_channels(unit)))
+                tx.publish(alert_publications(updated, "alert.escalated", actor=None, extra=escalation_channels(unit)))
                 tx.audit(Actor(None).audit("alert", now, alert.id, {"action": "escalate", "to": unit}))
                 out.append(updated)
             return out

@@ -9,6 +9,7 @@ worker).
 
 Events (``data``: ``{"task": <task JSON with receipts>, "actor", ...}``):
 - ``task.assigned`` on each new recipient's ``unit:``/``user:`` channel;
+- ``task.created`` on ``user:{assigner}``, so the assigner's other tabs and devices list the new task;
 - ``receipt.updated`` (``receipt``, ``action``) on ``user:{assigner}`` and the recipient's channel;
 - ``task.reassigned`` (``receipt``: the old one, ``to``: the new one), ``task.cancelled``,
   ``task.completed`` on ``user:{assigner}`` and every recipient's channel;
@@ -214,8 +215,9 @@ class TaskOps(Transactor):
                 await _deliver(tx, task_id, recipient)
             task = await _read_task(tx, task_id)
             assert task is not None
-            channels = [_recipient_channel(r) for r in recipients]
-            tx.publish(publications(channels, "task.assigned", {"task": task.to_json(), "actor": actor.id}))
+            data = {"task": task.to_json(), "actor": actor.id}
+            tx.publish(publications([f"user:{actor.id}"], "task.created", data))
+            tx.publish(publications([_recipient_channel(r) for r in recipients], "task.assigned", data))
             detail = {"action": "create", "recipients": [r.id for r in recipients], "priority": priority}
             self._audit(tx, actor, "task", f"task/{task_id}", detail)
             return task

@@ -170,15 +170,31 @@ def test_every_alert_event_is_what_the_catalogue_says() -> None:
         "region", "new", None, None, 1.7e9, 1.7e9, 1.7e9, None, None, (), id="al-1", seq=1,
     )  # fmt: skip
     escalated = dataclasses.replace(alert, escalated_at=1.7e9 + 600, escalated_to="dgdaily")
-    cases = [(alert, "alert.new", []), (escalated, "alert.escalated", escalation_channels("dgdaily"))]
+    by_jobs = escalation_channels("dgdaily")
+    cases = [(alert, "alert.new", None, []), (escalated, "alert.escalated", None, by_jobs)]
     for moves in TRANSITIONS.values():
         for action, status in moves.items():
             after = dataclasses.replace(escalated, status=status, topic="7" if action == "assign" else None)
-            cases.append((after, EVENT_OF[action], escalation_channels("dgdaily")))
-    for subject, type_, extra in cases:
-        for publication in alert_publications(subject, type_, extra=extra):
+            cases.append((after, EVENT_OF[action], "humen-editor", by_jobs))
+    for subject, type_, actor, extra in cases:
+        for publication in alert_publications(subject, type_, actor=actor, extra=extra):
+            data = json.loads(publication.data)
+            assert data["actor"] == actor and "history" not in data
             for channel in publication.channels:
-                events.validate(publication.type, json.loads(publication.data), channel=channel)
+                events.validate(publication.type, data, channel=channel)
+    # Who acted is required: a person for people's actions, nobody for the jobs'; nothing else is added.
+    dismissed = dataclasses.replace(alert, status="dismissed")
+    acted = json.loads(alert_publications(dismissed, "alert.dismissed", actor="humen-editor")[0].data)
+    new = json.loads(alert_publications(alert, "alert.new", actor=None)[0].data)
+    refused = [
+        ("alert.dismissed", {k: v for k, v in acted.items() if k != "actor"}, "'actor' is a required property"),
+        ("alert.dismissed", {**acted, "actor": None}, "at actor: None is not of type 'string'"),
+        ("alert.new", {**new, "actor": "humen-editor"}, "at actor: 'humen-editor' is not of type 'null'"),
+        ("alert.new", {**new, "history": []}, "'history' was unexpected"),
+    ]
+    for type_, data, message in refused:
+        with pytest.raises(InvalidEvent, match=re.escape(message)):
+            events.validate(type_, data)
 
 
 def test_the_docs_name_the_catalogued_types_and_no_others() -> None:

@@ -278,6 +278,7 @@ async def test_publish_endpoint_checks_and_idempotency(tmp_path: Path) -> None:
             {"channels": ["duty"], "type": "Bad Type", "data": 1},
             {"channels": [], "type": "a", "data": 1},
             {"channels": ["duty"], "type": "a", "data": "x" * 70_000},
+            {"channels": ["duty"], "type": "duty.handover", "data": {}},
         ):
             response = await post({"events": [event]}, **auth, **{"Idempotency-Key": "c"})
             assert (response.status_code, response.json()["error"]["code"]) == (422, "bad_event"), event

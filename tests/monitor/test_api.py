@@ -158,7 +158,8 @@ async def test_alert_visibility_lifecycle_refusals_and_live_events(backend: str,
         assert (await city_live.subscribe("alerts"))["type"] == "subscribed"
         bridge = await add_alert(n, "虎门大桥临时封闭", "https://news.example/bridge", "humen")
         await add_alert(n, "松山湖多处内涝", "https://news.example/lake", "songshanhu")
-        assert (await humen_live.expect("event", event="alert.new"))["data"]["id"] == bridge
+        announced = (await humen_live.expect("event", event="alert.new"))["data"]
+        assert (announced["id"], announced["actor"]) == (bridge, None)
 
         mine = await api.ok("humen-editor", "GET", "/api/alerts")
         assert [a["id"] for a in mine["items"]] == [bridge] and mine["next"] is None
@@ -184,7 +185,8 @@ async def test_alert_visibility_lifecycle_refusals_and_live_events(backend: str,
 
         acked = await api.ok("humen-editor", "POST", f"{path}/acknowledge")
         assert acked["status"] == "acknowledged" and acked["history"][-1]["actor"] == "humen-editor"
-        assert (await humen_live.expect("event", event="alert.acknowledged"))["data"]["status"] == "acknowledged"
+        heard = (await humen_live.expect("event", event="alert.acknowledged"))["data"]
+        assert (heard["status"], heard["actor"]) == ("acknowledged", "humen-editor")
         assert (await city_live.expect("event", event="alert.acknowledged"))["data"]["id"] == bridge
         refused = await api.error("humen-editor", "POST", f"{path}/acknowledge", 409, "illegal_transition")
         assert (refused["state"], refused["allowed"]) == ("acknowledged", ["assign", "dismiss", "resolve"])
@@ -227,6 +229,7 @@ async def test_unacknowledged_high_alert_escalates_once_to_the_unit_on_duty(back
         high = await add_alert(n, "虎门大桥临时封闭", "https://news.example/bridge", "humen", severity="high")
         frame = await desk.expect("event", event="alert.escalated", within=10)
         assert (frame["data"]["id"], frame["data"]["escalated_to"], frame["data"]["status"]) == (high, on_duty, "new")
+        assert frame["data"]["actor"] is None, "the escalation job names no actor"
         shown = await api.ok("dgdaily-commander", "GET", f"/api/alerts/{high}")
         assert shown["history"][-1]["action"] == "escalate" and shown["escalated_at"] is not None
         assert (await api.ok("dgdaily-commander", "GET", f"/api/alerts/{low}"))["escalated_at"] is None
@@ -234,7 +237,8 @@ async def test_unacknowledged_high_alert_escalates_once_to_the_unit_on_duty(back
         editor = f"{on_duty}-editor"
         assert high in [a["id"] for a in (await api.ok(editor, "GET", "/api/alerts"))["items"]]
         assert (await api.ok(editor, "POST", f"/api/alerts/{high}/acknowledge"))["status"] == "acknowledged"
-        assert (await desk.expect("event", event="alert.acknowledged"))["data"]["id"] == high
+        acknowledged = (await desk.expect("event", event="alert.acknowledged"))["data"]
+        assert (acknowledged["id"], acknowledged["actor"]) == (high, editor)
         escalations = (await api.ok("dgdaily-admin", "GET", "/api/admin/audit?action=alert"))["events"]
         assert [e["detail"]["action"] for e in escalations] == ["escalate", "acknowledge"]  # once
         await desk.close()

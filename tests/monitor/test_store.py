@@ -7,6 +7,7 @@ import itertools
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from hub.config import Settings
@@ -21,6 +22,7 @@ from rooms.monitor import (
     NewAlert,
     Rule,
     Source,
+    alert_json,
 )
 from tests.monitor.helpers import BACKENDS, monitor_store
 from workers.jobs import make_monitor_store
@@ -131,6 +133,7 @@ async def test_alert_dedup_by_url_text_and_near_text(backend: str, tmp_path: Pat
         assert alert.status == "new" and alert.history[0]["action"] == "new"
         assert sorted(e.channel for e in published) == ["alerts", "alerts:humen"]
         assert {e.type for e in published} == {"alert.new"}
+        assert all(orjson.loads(e.data) == {**alert_json(alert, history=False), "actor": None} for e in published)
         # Same URL with other tracking parameters; same title at another URL; near-identical title.
         assert (
             await store.insert_alert(new_alert("另一个标题", "https://a.example/1?utm_source=y&from=t"), near, now)
@@ -220,6 +223,8 @@ async def test_every_transition_allowed_or_refused_by_the_table(backend: str, tm
                         **refs,
                     }
                     assert {e.type for e in published} == {f"alert.{alert.status}"}
+                    event = {**alert_json(alert, history=False), "actor": "humen-editor"}  # who acted
+                    assert all(orjson.loads(e.data) == event for e in published)
                     assert sorted({e.channel for e in published}) == ["alerts", "alerts:humen"]
                     if action == "assign":
                         assert alert.task == "task-9"
@@ -250,5 +255,6 @@ async def test_escalation_once_for_unacknowledged_high_alerts(backend: str, tmp_
         assert (alert.escalated_to, alert.escalated_at, alert.status) == ("dgdaily", now, "new")
         assert sorted(e.channel for e in published) == ["alerts", "alerts:dgdaily", "alerts:humen", "duty"]
         assert {e.type for e in published} == {"alert.escalated"}
+        assert all(orjson.loads(e.data) == {**alert_json(alert, history=False), "actor": None} for e in published)
         assert await store.escalate(now - 60, "dgdaily", now + 1) == []  # once
         assert [a.id for a in await store.alerts(AlertQuery(unit="dgdaily"))] == [high[0].id]

@@ -2,7 +2,10 @@
 
 - ``web_hub``: ``tongpin serve`` with authentication on in development mode
   (no ``TONGPIN_SECRET``: dev sign-in works) and a ``/live/publish`` key, so
-  tests can publish events as a trusted service would.
+  tests can publish their own (non-system) events as a trusted service would;
+  the system's events come from real actions through the API.
+- ``monitor_hub``: the same, with the opinion monitor reading feeds often and
+  from loopback, so ``raise_alert`` makes real alerts from a local feed.
 - ``browser``: Debian's Chromium (``/usr/bin/chromium``) driven by Python
   Playwright; Playwright's own browser builds are never downloaded. Missing,
   the test is skipped loudly (failed under ``CI=true``).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +28,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import HubFactory, HubProcess, unavailable
+from tests.monitor.helpers import Entry, Feed, FeedServer, rss
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "clients" / "web" / "dist"
@@ -41,12 +46,23 @@ PUBLISH_KEY = "web-tests-publish-key-0123456789abcdef"
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 15_000  # for Playwright's expect and waits
+MONITOR_ENV = {
+    "TONGPIN_MONITOR_TICK": "0.2",
+    "TONGPIN_MONITOR_ALLOW_PRIVATE": "1",  # the feed server is on loopback
+}
 
 
 @pytest.fixture
 def web_hub(hub_factory: HubFactory) -> HubProcess:
     assert (DIST / "index.html").is_file(), "clients/web/dist is missing: build it (docs/WEB.md)"
     return hub_factory(env={"TONGPIN_AUTH": "required", "TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY})
+
+
+@pytest.fixture
+def monitor_hub(hub_factory: HubFactory) -> HubProcess:
+    assert (DIST / "index.html").is_file(), "clients/web/dist is missing: build it (docs/WEB.md)"
+    env = {"TONGPIN_AUTH": "required", "TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY, **MONITOR_ENV}
+    return hub_factory(env=env)
 
 
 @pytest_asyncio.fixture
@@ -99,8 +115,37 @@ async def token_for(hub: HubProcess, user: str) -> str:
     return token
 
 
+async def api(hub: HubProcess, user: str, method: str, path: str, body: object | None = None) -> Any:
+    """One API call as ``user``; the answer's JSON (a 200 or 201 is required)."""
+    token = await token_for(hub, user)
+    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
+        answer = await client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+async def submit_topic(hub: HubProcess, user: str, title: str) -> str:
+    """A real topic report from ``user``'s unit (``topic.submitted`` on that unit and ``duty``); its id."""
+    body = {"title": title, "proposed_date": "2030-01-02", "angle": "现场连线"}
+    topic_id: str = (await api(hub, user, "POST", "/api/topics", body))["id"]
+    return topic_id
+
+
+async def raise_alert(hub: HubProcess, feeds: FeedServer, title: str, keyword: str, severity: str = "high") -> None:
+    """Make the hub's monitor raise a real alert ``title``: a rule on ``keyword`` and a new feed with that one item.
+
+    ``hub`` is a ``monitor_hub``; the alert follows (``alert.new``) once the monitor has read the feed.
+    """
+    path = f"/{uuid.uuid4().hex}.xml"
+    feeds.feeds[path] = Feed(rss([Entry(title, f"https://news.example{path}", published=time.time())]))
+    rule = {"name": f"{keyword}{path[1:7]}", "any": [keyword], "severity": severity}
+    await api(hub, "dgrelease-monitor", "POST", "/api/monitor/rules", rule)
+    source = {"url": feeds.url(path), "name": f"源{path[1:7]}", "interval": 1}
+    await api(hub, "dgrelease-monitor", "POST", "/api/monitor/sources", source)
+
+
 async def publish(hub: HubProcess, channels: list[str], event_type: str, data: object) -> None:
-    """Publish one live event as a trusted service (``POST /live/publish``)."""
+    """Publish one live event of a trusted service's own type (``POST /live/publish``)."""
     headers = {"Authorization": f"Bearer {PUBLISH_KEY}", "Idempotency-Key": uuid.uuid4().hex}
     body = {"events": [{"channels": channels, "type": event_type, "data": data}]}
     async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:

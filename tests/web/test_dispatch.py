@@ -1,25 +1,20 @@
 """Dispatch in the browser: a task reaches its recipient as a live notification
-without a reload, is acknowledged there, and the assigner's view follows live."""
+without a reload, is acknowledged there, and the assigner's view follows live;
+a real alert (the hub's monitor reading a local feed) is announced to those
+who may see it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import expect
 
 from tests.conftest import HubProcess
-from tests.web.conftest import WAIT_MS, open_signed_in, publish, subscribed, token_for
+from tests.monitor.helpers import FeedServer
+from tests.web.conftest import WAIT_MS, api, open_signed_in, publish, raise_alert, subscribed
 
 SESSION = "typhoon-drill"  # owner dgdaily, member humen
-
-
-async def has_tasks_api(hub: HubProcess) -> bool:
-    token = await token_for(hub, "humen-editor")
-    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
-        answer = await client.get("/api/tasks?box=inbox", headers={"Authorization": f"Bearer {token}"})
-    return answer.status_code != 404
 
 
 async def test_dispatch_is_notified_live_and_acknowledged(web_hub: HubProcess, browser: Any, shots: Path) -> None:
@@ -29,47 +24,32 @@ async def test_dispatch_is_notified_live_and_acknowledged(web_hub: HubProcess, b
     await subscribed(humen, "unit:humen")
     await subscribed(humen, "user:humen-editor")
     await subscribed(commander, "user:dgdaily-commander")
-    if await has_tasks_api(web_hub):
-        # The commander dispatches from the session page; the humen editor is on the desk.
-        await commander.goto(f"{web_hub.http}/#/s/{SESSION}/web-dispatch")
-        form = commander.locator("#dispatch details")
-        await form.locator("summary").click()
-        await form.locator("#task-title").fill(title)
-        await form.locator("#task-body").fill("注意安全，22 点前回传现场图片。")
-        await form.locator("#task-priority").select_option("urgent")
-        await form.locator("#task-deadline").fill("2030-01-01T22:00")
-        await form.locator("#to-humen").check()
-        await form.get_by_role("button", name="派出").click()
-        receipt = commander.locator("#dispatch [data-task] li[data-receipt]", has_text="虎门镇")
-        await expect(receipt).to_have_attribute("data-status", "delivered", timeout=WAIT_MS)
+    # The commander dispatches from the session page; the humen editor is on the desk.
+    await commander.goto(f"{web_hub.http}/#/s/{SESSION}/web-dispatch")
+    form = commander.locator("#dispatch details")
+    await form.locator("summary").click()
+    await form.locator("#task-title").fill(title)
+    await form.locator("#task-body").fill("注意安全，22 点前回传现场图片。")
+    await form.locator("#task-priority").select_option("urgent")
+    await form.locator("#task-deadline").fill("2030-01-01T22:00")
+    await form.locator("#to-humen").check()
+    await form.get_by_role("button", name="派出").click()
+    receipt = commander.locator("#dispatch [data-task] li[data-receipt]", has_text="虎门镇")
+    await expect(receipt).to_have_attribute("data-status", "delivered", timeout=WAIT_MS)
 
-        note = humen.locator(".note-task", has_text=title)
-        await expect(note).to_be_visible(timeout=WAIT_MS)
-        await expect(humen.locator("#inbox [data-task]", has_text=title)).to_be_visible(timeout=WAIT_MS)
-        await humen.screenshot(path=str(shots / "task-notified.png"), full_page=True)
-        await note.get_by_role("button", name="确认收到").click()
-        await expect(note).to_have_count(0, timeout=WAIT_MS)
-        await expect(humen.locator("#inbox [data-task] [data-receipt]", has_text="已确认")).to_be_visible(
-            timeout=WAIT_MS
-        )
-        # The assigner's view changes without a reload.
-        await expect(receipt).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
-        await commander.screenshot(path=str(shots / "task-acknowledged.png"), full_page=True)
-    else:
-        # No task API on this hub: a trusted service publishes the dispatch events.
-        task = {"id": "t-web-1", "title": title, "priority": "urgent", "body": "注意安全"}
-        await publish(web_hub, ["user:humen-editor"], "task.assigned", {"task": task})
-        note = humen.locator(".note-task", has_text=title)
-        await expect(note).to_be_visible(timeout=WAIT_MS)
-        await expect(note).to_have_attribute("data-kind", "task")
-        await humen.screenshot(path=str(shots / "task-notified.png"), full_page=True)
-        await note.get_by_role("button", name="知道了").click()
-        await expect(note).to_have_count(0, timeout=WAIT_MS)
-        receipt = {"id": "r1", "recipient": {"unit": "humen"}, "status": "acknowledged"}
-        await publish(web_hub, ["user:dgdaily-commander"], "receipt.updated", {"task": task, "receipt": receipt})
-        update = commander.locator(".note-receipt", has_text=title)
-        await expect(update).to_contain_text("虎门镇", timeout=WAIT_MS)
-        await expect(update).to_contain_text("已确认")
+    note = humen.locator(".note-task", has_text=title)
+    await expect(note).to_be_visible(timeout=WAIT_MS)
+    await expect(humen.locator("#inbox [data-task]", has_text=title)).to_be_visible(timeout=WAIT_MS)
+    await humen.screenshot(path=str(shots / "task-notified.png"), full_page=True)
+    await note.get_by_role("button", name="确认收到").click()
+    await expect(note).to_have_count(0, timeout=WAIT_MS)
+    await expect(humen.locator("#inbox [data-task] [data-receipt]", has_text="已确认")).to_be_visible(timeout=WAIT_MS)
+    # The assigner's view changes without a reload.
+    await expect(receipt).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
+    update = commander.locator(".note-receipt", has_text=title)
+    await expect(update).to_contain_text("虎门镇", timeout=WAIT_MS)
+    await expect(update).to_contain_text("已确认")
+    await commander.screenshot(path=str(shots / "task-acknowledged.png"), full_page=True)
     # Announced once: the urgent task in the assertive region only (the toast itself is not a live region).
     said = await humen.evaluate(
         "t => [...document.querySelectorAll('[aria-live], [role=alert], [role=log], [role=status]')]"
@@ -81,25 +61,23 @@ async def test_dispatch_is_notified_live_and_acknowledged(web_hub: HubProcess, b
     assert commander.errors == [] and humen.errors == []
 
 
-async def test_alert_is_announced_to_those_allowed(web_hub: HubProcess, browser: Any) -> None:
-    monitor = await open_signed_in(browser, web_hub, "dgrelease-monitor")
+async def test_alert_is_announced_to_those_allowed(monitor_hub: HubProcess, browser: Any) -> None:
+    monitor = await open_signed_in(browser, monitor_hub, "dgrelease-monitor")
     await subscribed(monitor, "alerts")
-    await publish(web_hub, ["alerts"], "alert.new", {"alert": {"title": "东江水位超警戒", "severity": "high"}})
-    note = monitor.locator(".note-alert", has_text="东江水位超警戒")
-    await expect(note).to_be_visible(timeout=WAIT_MS)
+    async with FeedServer() as feeds:
+        await raise_alert(monitor_hub, feeds, "东江水位超警戒", "水位", severity="high")
+        note = monitor.locator(".note-alert", has_text="东江水位超警戒")
+        await expect(note).to_be_visible(timeout=WAIT_MS)
     # Urgent items also go to the assertive region.
     await expect(monitor.locator("[role=alert]", has_text="东江水位超警戒")).to_have_count(1, timeout=WAIT_MS)
 
 
 async def test_task_created_elsewhere_joins_the_assigners_list_live(web_hub: HubProcess, browser: Any) -> None:
     """`task.created` on the assigner's channel (a task made in another tab or client) reloads their list."""
-    if not await has_tasks_api(web_hub):
-        return
     commander = await open_signed_in(browser, web_hub, "dgdaily-commander")
     await subscribed(commander, "user:dgdaily-commander")
     await expect(commander.locator("#sent .panel-body")).not_to_have_text("加载中…", timeout=WAIT_MS)
     title = "另一终端派出的任务：寮步镇积水点排查"
-    token = await token_for(web_hub, "dgdaily-commander")
     body = {
         "title": title,
         "priority": "normal",
@@ -107,17 +85,14 @@ async def test_task_created_elsewhere_joins_the_assigners_list_live(web_hub: Hub
         "recipients": [{"unit": "humen"}],
         "session": SESSION,
     }
-    async with httpx.AsyncClient(base_url=web_hub.http, timeout=10) as client:
-        answer = await client.post("/api/tasks", json=body, headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 201, answer.text
-    task = answer.json()
-    # The hub may announce it itself; published here as the hub does, so the page's handling is what is tested.
-    await publish(web_hub, ["user:dgdaily-commander"], "task.created", {"task": task, "actor": "dgdaily-commander"})
+    task = await api(web_hub, "dgdaily-commander", "POST", "/api/tasks", body)
     await expect(commander.locator(f'#sent [data-task="{task["id"]}"]')).to_contain_text(title, timeout=WAIT_MS)
     # Unknown or quiet events make no notification and break nothing.
     await publish(web_hub, ["user:dgdaily-commander"], "task.unheard_of", {"task": task})
-    marker = {"title": "标记", "status": "submitted"}
-    await publish(web_hub, ["user:dgdaily-commander"], "topic.submitted", marker)  # after it on the same channel
-    await expect(commander.locator(".notes .note-topic", has_text="标记")).to_be_visible(timeout=WAIT_MS)
-    await expect(commander.locator(".notes .note", has_text=title)).to_have_count(0)
+    # Humen acknowledges: its receipt.updated comes after both on the same channel, and is the one notification.
+    receipt = task["receipts"][0]["id"]
+    await api(web_hub, "humen-editor", "POST", f"/api/tasks/{task['id']}/receipts/{receipt}/acknowledge", {})
+    update = commander.locator(".notes .note-receipt", has_text=title)
+    await expect(update).to_contain_text("已确认", timeout=WAIT_MS)
+    await expect(commander.locator(".notes .note", has_text=title)).to_have_count(1)
     assert commander.errors == []

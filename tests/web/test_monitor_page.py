@@ -16,23 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import expect
 
-from tests.conftest import HubFactory, HubProcess
+from tests.conftest import HubProcess
 from tests.monitor.helpers import Entry, Feed, FeedServer, rss
-from tests.web.conftest import PHONE, PUBLISH_KEY, WAIT_MS, open_signed_in, subscribed, token_for
+from tests.web.conftest import PHONE, WAIT_MS, api, open_signed_in, subscribed
 
 HARBOUR = "虎门大桥因强风临时封闭，车辆请绕行"
 BILLBOARD = "长安镇强风吹倒广告牌，暂无人员受伤"
-
-
-async def api(hub: HubProcess, user: str, method: str, path: str, body: object | None = None) -> Any:
-    token = await token_for(hub, user)
-    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
-        answer = await client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code in (200, 201), answer.text
-    return answer.json()
 
 
 async def sources_checked(hub: HubProcess, count: int, within: float = 20.0) -> None:
@@ -50,15 +41,8 @@ def alert_row(page: Any, title: str) -> Any:
     return page.locator("#monitor-alerts [data-alert]", has_text=title)
 
 
-async def test_monitor_rules_sources_and_alert_lifecycle(hub_factory: HubFactory, browser: Any, shots: Path) -> None:
-    hub = hub_factory(
-        env={
-            "TONGPIN_AUTH": "required",
-            "TONGPIN_LIVE_PUBLISH_KEYS": PUBLISH_KEY,
-            "TONGPIN_MONITOR_TICK": "0.2",
-            "TONGPIN_MONITOR_ALLOW_PRIVATE": "1",  # the feed server is on loopback
-        }
-    )
+async def test_monitor_rules_sources_and_alert_lifecycle(monitor_hub: HubProcess, browser: Any, shots: Path) -> None:
+    hub = monitor_hub
     page = await open_signed_in(browser, hub, "dgrelease-monitor")
     await subscribed(page, "alerts")
     await page.goto(f"{hub.http}/#/monitor")

@@ -1,7 +1,9 @@
 """Notifications in the browser: informational toasts leave by themselves
 (not while pointed at), important ones stay; a compact stack with "N more";
 the bell in the header keeps them all with an unread count; one live event
-heard on two channels makes one notification, announced once.
+heard on two channels makes one notification, announced once. Every event
+comes from a real action: topic reports and the desk's decisions through the
+API, an alert from the hub's monitor reading a local feed.
 
 Time is Playwright's fake clock (installed before the page loads), moved
 forward explicitly, so the test never waits for a toast's seconds to pass.
@@ -15,7 +17,8 @@ from typing import Any
 from playwright.async_api import expect
 
 from tests.conftest import HubProcess
-from tests.web.conftest import LAPTOP, PHONE, WAIT_MS, publish, sign_in, subscribed
+from tests.monitor.helpers import FeedServer
+from tests.web.conftest import LAPTOP, PHONE, WAIT_MS, api, raise_alert, sign_in, submit_topic, subscribed
 
 LIVE_REGIONS = "[aria-live], [role=alert], [role=log], [role=status]"
 LATER = 30_000  # ms of fake time: far past an informational toast's life
@@ -38,40 +41,38 @@ async def announced(page: Any, text: str) -> int:
     return count
 
 
-def review_event(title: str, at: float) -> dict[str, object]:
-    return {
-        "session": "typhoon-drill",
-        "draft": "web-notes",
-        "title": title,
-        "lead_unit": "dgrelease",
-        "action": "submit",
-        "from": "editing",
-        "status": "level_1",
-        "level": 1,
-        "actor": "dgrelease-editor",
-        "at": at,
-    }
+async def submit_topics(hub: HubProcess, user: str, titles: list[str]) -> list[str]:
+    return [await submit_topic(hub, user, title) for title in titles]
+
+
+async def decide(hub: HubProcess, topics: list[str], action: str, body: dict[str, str]) -> None:
+    """The city desk (a chief editor) takes ``action`` on each topic: one ``topic.{action}ed`` event each."""
+    for topic in topics:
+        await api(hub, "dgdaily-chief", "POST", f"/api/topics/{topic}/{action}", body)
 
 
 async def test_toasts_expire_stay_collapse_and_are_kept_behind_the_bell(
-    web_hub: HubProcess, browser: Any, shots: Path
+    monitor_hub: HubProcess, browser: Any, shots: Path
 ) -> None:
-    page = await open_with_clock(browser, web_hub, "dgrelease-monitor", LAPTOP)
-    await subscribed(page, "unit:dgrelease")
-    await subscribed(page, "user:dgrelease-monitor")
+    # Submitted before the page opens (no notification): returned below, five at once.
+    batch = await submit_topics(monitor_hub, "dgdaily-editor", [f"报题{n}号" for n in range(5)])
+    # The duty editor of a city outlet hears its unit's and the duty desk's channels, and city-wide alerts.
+    page = await open_with_clock(browser, monitor_hub, "dgdaily-duty", LAPTOP)
+    await subscribed(page, "unit:dgdaily")
+    await subscribed(page, "duty")
     await subscribed(page, "alerts")
     bell = page.locator("header .bell")
     await expect(bell).to_have_attribute("data-unread", "0")
 
-    # A review step is published to two channels: one toast, one entry, said once.
+    # A topic report goes to two of its channels (the unit's, the duty desk's): one toast, one entry, said once.
     title = "台风停课通知稿"
-    await publish(web_hub, ["unit:dgrelease", "user:dgrelease-monitor"], "review.submitted", review_event(title, 1.5))
-    toast = page.locator(".notes .note-review", has_text=title)
+    await submit_topics(monitor_hub, "dgdaily-editor", [title])
+    toast = page.locator(".notes .note-topic", has_text=title)
     await expect(toast).to_have_count(1, timeout=WAIT_MS)
     await expect(bell).to_have_attribute("data-unread", "1")
     assert await announced(page, title) == 1
-    # The second copy arrives after the first (same connection, in order): a later event proves it was processed.
-    await publish(web_hub, ["user:dgrelease-monitor"], "topic.submitted", {"title": "标记事件", "status": "submitted"})
+    # Both copies come before a later report's (same connection, in order): it proves both were processed.
+    await submit_topics(monitor_hub, "dgdaily-editor", ["标记事件"])
     await expect(page.locator(".notes .note-topic", has_text="标记事件")).to_be_visible(timeout=WAIT_MS)
     await expect(toast).to_have_count(1)
     await expect(bell).to_have_attribute("data-unread", "2")
@@ -85,18 +86,18 @@ async def test_toasts_expire_stay_collapse_and_are_kept_behind_the_bell(
     await page.clock.fast_forward(LATER)
     await expect(toast).to_have_count(0, timeout=WAIT_MS)
 
-    # A severe alert stays until dismissed.
-    await publish(web_hub, ["alerts"], "alert.new", {"alert": {"title": "东江水位超警戒", "severity": "high"}})
-    alert = page.locator(".notes .note-alert", has_text="东江水位超警戒")
-    await expect(alert).to_be_visible(timeout=WAIT_MS)
+    # A severe alert (the hub's monitor reading a feed) stays until dismissed.
+    async with FeedServer() as feeds:
+        await raise_alert(monitor_hub, feeds, "东江水位超警戒", "水位", severity="high")
+        alert = page.locator(".notes .note-alert", has_text="东江水位超警戒")
+        await expect(alert).to_be_visible(timeout=WAIT_MS)
     await page.clock.fast_forward(LATER)
     await expect(alert).to_be_visible()
     assert await announced(page, "东江水位超警戒") == 1
     await expect(page.locator("[role=alert][data-announce]")).to_contain_text("东江水位超警戒")
 
     # Many at once: three toasts shown, the rest behind "N more", which opens the list.
-    for n in range(5):
-        await publish(web_hub, ["unit:dgrelease"], "topic.returned", {"title": f"报题{n}号", "status": "returned"})
+    await decide(monitor_hub, batch, "return", {"reason": "请补充现场信息"})
     await expect(page.locator(".notes .note", has_text="报题4号")).to_be_visible(timeout=WAIT_MS)
     await expect(page.locator(".notes .note:visible")).to_have_count(3)
     more = page.locator(".notes-more")
@@ -126,10 +127,10 @@ async def test_toasts_expire_stay_collapse_and_are_kept_behind_the_bell(
 async def test_phone_shows_one_toast_and_leaves_room_for_the_page(
     web_hub: HubProcess, browser: Any, shots: Path
 ) -> None:
+    topics = await submit_topics(web_hub, "humen-editor", [f"手机报题{n}" for n in range(3)])
     page = await open_with_clock(browser, web_hub, "humen-editor", PHONE)
     await subscribed(page, "unit:humen")
-    for n in range(3):
-        await publish(web_hub, ["unit:humen"], "topic.approved", {"title": f"手机报题{n}", "status": "approved"})
+    await decide(web_hub, topics, "approve", {"session": "typhoon-drill"})
     await expect(page.locator(".notes .note", has_text="手机报题2")).to_be_visible(timeout=WAIT_MS)
     await expect(page.locator(".notes .note:visible")).to_have_count(1)
     await expect(page.locator(".notes-more")).to_have_attribute("data-count", "2")

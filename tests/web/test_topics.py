@@ -9,26 +9,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import expect
 
 from tests.conftest import HubProcess
-from tests.web.conftest import PHONE, WAIT_MS, open_signed_in, subscribed, token_for
+from tests.web.conftest import PHONE, WAIT_MS, open_signed_in, submit_topic, subscribed
 
 SESSION = "typhoon-drill"  # owner dgdaily, member humen
-
-
-async def submit_topic(hub: HubProcess, user: str, title: str) -> str:
-    token = await token_for(hub, user)
-    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
-        answer = await client.post(
-            "/api/topics",
-            json={"title": title, "proposed_date": "2030-01-02", "angle": "现场连线"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert answer.status_code == 201, answer.text
-    topic_id: str = answer.json()["id"]
-    return topic_id
 
 
 def card(page: Any, topic: str) -> Any:

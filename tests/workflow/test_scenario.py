@@ -5,10 +5,10 @@ allow. A town reports a topic; the city desk approves it into a planning
 session; a town reporter (npm y-websocket) and a city editor (pycrdt) co-write
 its draft in Chinese, as paragraphs of the ProseMirror root; the three reviews
 pass and the chief editor publishes; the published text is the typed text and
-refuses every further edit. A dispatch to the town goes unanswered past its
-deadline, the hosted ``dispatch-escalation`` job escalates it to the unit on
-duty and the commander, and the town acknowledges it. The audit trail holds
-every step.
+refuses every further edit. A dispatch to the town (its assigner's own
+channel hears of it too) goes unanswered past its deadline, the hosted
+``dispatch-escalation`` job escalates it to the unit on duty and the
+commander, and the town acknowledges it. The audit trail holds every step.
 
 After each step every socket must have received exactly that step's events on
 each of its channels, with consecutive offsets: the test waits for them live,
@@ -332,10 +332,13 @@ async def test_a_reported_topic_is_written_reviewed_published_and_a_late_dispatc
             "unit:humen": ["task.assigned"],
             f"unit:{on_duty}": escalated,
             "duty": escalated,
-            "user:dgdaily-commander": escalated,
+            "user:dgdaily-commander": ["task.created", *escalated],
         },
         within=20,
     )
+    created = seen["user:dgdaily-commander"][0]  # the assigner's other tabs and devices hear of the new task
+    assert created == {"task": task, "actor": "dgdaily-commander"}
+    assert seen["unit:humen"][0] == created
     late = seen["duty"][0]
     assert late["task"]["id"] == task["id"] and late["on_duty"] == on_duty and late["actor"] is None
     assert late["receipt"]["status"] == "delivered" and late["receipt"]["escalated_at"] >= deadline

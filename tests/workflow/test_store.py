@@ -3,6 +3,7 @@ their members as the hubs see them, drafts, invalid input, and events that commi
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from rooms.events import Event
@@ -233,3 +234,21 @@ async def test_events_carry_offsets_per_channel(bench: Bench) -> None:
     assert channels(first.events) == {"unit:humen", "duty"}
     offsets = {e.channel: e.offset for e in first.events}
     assert {e.channel: e.offset for e in second.events} == {c: o + 1 for c, o in offsets.items()}
+
+
+async def test_a_new_task_reaches_its_recipients_and_the_assigners_own_channel(bench: Bench) -> None:
+    """Recipients get ``task.assigned``; the assigner's ``user:`` channel gets ``task.created`` (their other
+    tabs and devices), even when the assigner is one of the recipients."""
+    commander = await bench.actor("dgdaily-commander")
+    recipients = [Recipient("unit", "humen"), Recipient("user", "changan-editor"), Recipient("user", commander.id)]
+    change = await bench.store.create_task(
+        commander, title="防台", body="", priority="high", deadline_at=bench.clock.now + 60, recipients=recipients
+    )
+    assert sorted((e.type, e.channel) for e in change.events) == [
+        ("task.assigned", "unit:humen"),
+        ("task.assigned", "user:changan-editor"),
+        ("task.assigned", "user:dgdaily-commander"),
+        ("task.created", "user:dgdaily-commander"),
+    ]
+    expected = {"task": change.value.to_json(), "actor": "dgdaily-commander"}
+    assert all(orjson.loads(e.data) == expected for e in change.events)

@@ -8,7 +8,7 @@ import { ApiError, get, post, setToken, token, whenUnauthorized } from './api'
 import { unitColor } from './colors'
 import { h } from './dom'
 import type { DraftState } from './draft'
-import { lang, onLangChange, setLang, status, t, tx } from './i18n'
+import { lang, onLangChange, roles, setLang, status, t, tx } from './i18n'
 import { Live, type LiveEvent } from './live'
 import { forgetCopies, localCopies } from './localcopies'
 import { eventKey, Notifications } from './notify'
@@ -227,7 +227,8 @@ export class App {
     }
     const out = tx(h('button', { type: 'button', class: 'quiet' }), 'sign_out')
     out.addEventListener('click', () => void requestSignOut(this))
-    this.userBox.replaceChildren(h('span', { class: 'me' }, me.name), this.unitBadge(me.unit), out)
+    const roleNames = h('span', { class: 'roles muted', 'data-roles': me.roles.join(' ') }, roles(me.roles))
+    this.userBox.replaceChildren(h('span', { class: 'me' }, me.name), this.unitBadge(me.unit), roleNames, out)
   }
 
   /** The connection indicator: the open draft's socket if any, else /live. */

@@ -62,6 +62,10 @@ const WORDS = {
   inbox_title: ['本单位收件箱', "My unit's inbox"],
   sent_title: ['我发出的派单', 'Tasks I sent'],
   topics_title: ['报题状态', 'Topic reports'],
+  pending_title: ['待处理报题', 'Topics awaiting decision'],
+  pending_session: ['通过后进入策划会', 'Approve into session'],
+  pending_no_session: ['没有进行中的策划会：请到策划会的报题看板处理', "No open planning session: decide on a session's topic board"],
+  pending_board: ['打开报题看板', 'Open the topic board'],
   duty_title: ['值班单位', 'Unit on duty'],
   duty_current: ['当前值班：{unit}', 'On duty now: {unit}'],
   duty_next: ['下一班：{unit}', 'Next: {unit}'],
@@ -105,6 +109,19 @@ const WORDS = {
   status_new: ['新', 'new'],
   status_resolved: ['已处理', 'resolved'],
   status_dismissed: ['已忽略', 'dismissed'],
+  // roles (rooms/directory.py: Role)
+  role_reporter: ['记者', 'reporter'],
+  role_editor: ['编辑', 'editor'],
+  role_duty_editor: ['值班编辑', 'duty editor'],
+  role_reviewer_1: ['一审', 'first-level reviewer'],
+  role_reviewer_2: ['二审', 'second-level reviewer'],
+  role_reviewer_3: ['三审', 'third-level reviewer'],
+  role_chief_editor: ['总编辑', 'chief editor'],
+  role_commander: ['指挥中心', 'commander'],
+  role_monitor: ['舆情监测', 'monitor'],
+  role_viewer: ['只读用户', 'viewer'],
+  role_admin: ['平台管理员', 'administrator'],
+  roles_label: ['角色', 'Roles'],
   // session page
   back_home: ['返回工作台', 'Back to the desk'],
   drafts_title: ['稿件', 'Drafts'],
@@ -332,6 +349,17 @@ export function t(key: Key, params: Record<string, string | number> = {}): strin
 export function status(value: string): string {
   const key = `status_${value}`
   return key in WORDS ? t(key as Key) : value
+}
+
+/** A role's name if the dictionary has one, else the role as the hub sent it. */
+export function role(value: string): string {
+  const key = `role_${value}`
+  return key in WORDS ? t(key as Key) : value
+}
+
+/** Several roles, named and joined the way the current language lists things. */
+export function roles(values: readonly string[]): string {
+  return values.map(role).join(current === 'en' ? ', ' : '、')
 }
 
 /** Static text: `el` shows `key`, and follows language switches. */

@@ -65,6 +65,8 @@ export interface Topic {
   session?: string | null
   draft?: string | null
   merged_into?: string | null
+  created_at?: number
+  updated_at?: number
   history?: { at: number; actor: string; action: string; reason: string }[]
 }
 

@@ -10,7 +10,7 @@ import { wsOrigin } from '../app'
 import { unitColor } from '../colors'
 import { append, fill, h } from '../dom'
 import { DraftEditor, localCopyName } from '../draft'
-import { onLangChange, t, tx } from '../i18n'
+import { onLangChange, roles, t, tx } from '../i18n'
 import type { PresenceFrame } from '../live'
 import type { Draft, PresenceUser, Session } from '../types'
 import { list, panel } from './panel'
@@ -276,6 +276,7 @@ function presenceRow(app: App, id: string, user: PresenceUser, isMe: boolean, ti
     h('span', { class: 'dot', style: `background:${unitColor(user.unit)}`, 'aria-hidden': 'true' }),
     h('span', { class: 'name' }, user.name, isMe ? ` ${t('presence_you')}` : ''),
     user.unit ? app.unitBadge(user.unit) : '',
+    user.roles.length > 0 ? h('span', { class: 'roles muted' }, roles(user.roles)) : '',
     h('span', { class: 'muted' }, drafts.map((d) => t('presence_in', { draft: d })).join(', ')),
     h('span', { class: `activity ${user.state}` }, t(user.state === 'idle' ? 'presence_idle' : 'presence_active')),
   )

@@ -3,7 +3,7 @@
 import type { App, View } from '../app'
 import { ApiError, get, post, setToken } from '../api'
 import { fill, h } from '../dom'
-import { lang, onLangChange, t, tx } from '../i18n'
+import { lang, onLangChange, roles, t, tx } from '../i18n'
 import type { Unit, User } from '../types'
 
 type DevUnit = Unit & { users: User[] }
@@ -29,7 +29,7 @@ export function signinView(app: App): View {
     for (const unit of units) {
       if (unit.users.length === 0) continue
       const group = h('optgroup', { label: lang() === 'en' ? unit.name_en : unit.name_zh })
-      for (const user of unit.users) group.append(h('option', { value: user.id }, `${user.name} · ${user.roles.join(', ')} (${user.id})`))
+      for (const user of unit.users) group.append(h('option', { value: user.id }, `${user.name} · ${roles(user.roles)} (${user.id})`))
       select.append(group)
     }
     const selected = dev.querySelector('select')?.value ?? sessionStorage.getItem('tongpin.last-user')

@@ -16,17 +16,37 @@ import type { Topic } from '../types'
 import { type Choice, decisionForm } from './actions'
 import { list, panel } from './panel'
 
-const DESK_ROLES = ['duty_editor', 'chief_editor', 'commander']
-const CITY_DESK_ROLES = ['editor', 'duty_editor']
+const DESK_ROLES = ['chief_editor', 'commander'] // anywhere
+const CITY_DESK_ROLES = ['editor', 'duty_editor'] // in a city outlet
 const WRITER_ROLES = ['reporter', 'editor', 'duty_editor', 'reviewer_1', 'reviewer_2', 'reviewer_3', 'chief_editor', 'commander']
 const ORDER = ['submitted', 'returned', 'approved', 'merged', 'rejected', 'withdrawn']
+
+/**
+ * Whether the signed-in user is the desk (rooms/workflow.py: Actor.is_desk), given the unit on
+ * duty now; `undefined` (not known here) counts every duty editor in. The hub decides; this only
+ * chooses what to offer.
+ */
+export function isDesk(app: App, onDuty?: string | null): boolean {
+  const me = app.me!
+  if (me.roles.some((r) => DESK_ROLES.includes(r))) return true
+  if (app.units.get(me.unit)?.kind === 'city_outlet' && me.roles.some((r) => CITY_DESK_ROLES.includes(r))) return true
+  return me.roles.includes('duty_editor') && (onDuty === undefined || onDuty === me.unit)
+}
+
+/** The desk's decisions on a submitted topic: approve into `session()`, return, reject. */
+export function deskChoices(topic: Topic, session: () => string): Choice[] {
+  const base = `/api/topics/${encodeURIComponent(topic.id)}`
+  return [
+    { action: 'approve', key: 'topic_approve', needsReason: false, primary: true, run: (reason) => post(`${base}/approve`, { reason, session: session() }) },
+    { action: 'return', key: 'topic_return', needsReason: true, run: (reason) => post(`${base}/return`, { reason }) },
+    { action: 'reject', key: 'topic_reject', needsReason: true, run: (reason) => post(`${base}/reject`, { reason }) },
+  ]
+}
 
 export function topicBoard(app: App, sessionId: string): { section: HTMLElement; destroy(): void } {
   const me = app.me!
   const p = panel('board', 'board_title')
-  const cityOutlet = app.units.get(me.unit)?.kind === 'city_outlet'
-  // The hub decides; this only chooses which buttons to offer (rooms/workflow.py: Actor.is_desk).
-  const desk = me.roles.some((r) => DESK_ROLES.includes(r)) || (cityOutlet && me.roles.some((r) => CITY_DESK_ROLES.includes(r)))
+  const desk = isDesk(app)
   const writer = me.roles.some((r) => WRITER_ROLES.includes(r))
   const expanded = new Set<string>() // topics whose history is open, kept across reloads
   const load = (): void =>
@@ -88,11 +108,7 @@ function topicCard(
     const others = all.filter((x) => x.id !== topic.id && (x.status === 'submitted' || x.status === 'approved'))
     const into = h('select', { id: `${id}-into` })
     for (const other of others) into.append(h('option', { value: other.id }, `#${other.id} ${other.title}`))
-    const choices: Choice[] = [
-      { action: 'approve', key: 'topic_approve', needsReason: false, primary: true, run: (reason) => post(`${base}/approve`, { reason, session: sessionId }) },
-      { action: 'return', key: 'topic_return', needsReason: true, run: (reason) => post(`${base}/return`, { reason }) },
-      { action: 'reject', key: 'topic_reject', needsReason: true, run: (reason) => post(`${base}/reject`, { reason }) },
-    ]
+    const choices = deskChoices(topic, () => sessionId)
     const extra: Node[] = []
     if (others.length > 0) {
       choices.push({ action: 'merge', key: 'topic_merge', needsReason: true, run: (reason) => post(`${base}/merge`, { reason, into: into.value }) })
