@@ -17,10 +17,8 @@ from typing import Any, TypeVar
 
 from rooms.events import Event
 from rooms.monitor_ops import MonitorOps
-from rooms.postgres_directory import _insert_audit
-from rooms.postgres_events import append_in
 from rooms.postgres_store import PostgresPool
-from rooms.postgres_workflow import PostgresTx
+from rooms.postgres_workflow import PostgresTx, write_in
 from rooms.sql import Tx
 
 __all__ = ["ALERT_LOCK", "PostgresMonitor"]
@@ -41,16 +39,7 @@ class PostgresMonitor(PostgresPool, MonitorOps):
         await tx.row("SELECT pg_advisory_xact_lock(?, ?)", *ALERT_LOCK)
 
     async def _transact(self, fn: Callable[[Tx], Awaitable[T]]) -> tuple[T, list[Event]]:
-        async def txn(conn: Any) -> tuple[T, list[Event]]:
-            tx = PostgresTx(conn, time.time())
-            async with conn.transaction():
-                value = await fn(tx)
-                if tx.audits:
-                    await _insert_audit(conn, tx.audits)
-                events = await append_in(conn, tx.publications) if tx.publications else []
-            return value, events
-
-        return await self._run(txn)
+        return await self._run(lambda conn: write_in(conn, time.time(), fn))
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         async def read(conn: Any) -> T:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 
+from rooms.events import Event
 from rooms.postgres_directory import _insert_audit
 from rooms.postgres_events import append_in
 from rooms.postgres_store import PostgresPool
@@ -25,7 +26,7 @@ from rooms.workflow import Conflict
 from rooms.workflow_base import Change
 from rooms.workflow_store import WorkflowStore
 
-__all__ = ["PostgresWorkflowStore"]
+__all__ = ["PostgresTx", "PostgresWorkflowStore", "write_in"]
 
 T = TypeVar("T")
 
@@ -64,6 +65,17 @@ class PostgresTx(Queued):
         await self._conn.execute("UPDATE rooms SET changed_at = clock_timestamp() WHERE id = $1", room_id)
 
 
+async def write_in(conn: Any, now: float, fn: Callable[[Tx], Awaitable[T]]) -> tuple[T, list[Event]]:
+    """Run ``fn`` in one transaction on ``conn``; its queued audit rows and events go in before the commit."""
+    tx = PostgresTx(conn, now)
+    async with conn.transaction():
+        value = await fn(tx)
+        if tx.audits:
+            await _insert_audit(conn, tx.audits)
+        events = await append_in(conn, tx.publications) if tx.publications else []
+    return value, events
+
+
 class PostgresWorkflowStore(PostgresPool, WorkflowStore):
     """``rooms.workflow_store.WorkflowStore`` on PostgreSQL."""
 
@@ -76,16 +88,8 @@ class PostgresWorkflowStore(PostgresPool, WorkflowStore):
         WorkflowStore.__init__(self, node=node, clock=clock)
 
     async def _transact(self, fn: Callable[[Tx], Awaitable[T]]) -> Change[T]:
-        async def txn(conn: Any) -> Change[T]:
-            tx = PostgresTx(conn, self.clock())
-            async with conn.transaction():
-                value = await fn(tx)
-                if tx.audits:
-                    await _insert_audit(conn, tx.audits)
-                events = await append_in(conn, tx.publications) if tx.publications else []
-            return Change(value, events)
-
-        return await self._run(txn)
+        value, events = await self._run(lambda conn: write_in(conn, self.clock(), fn))
+        return Change(value, events)
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         async def txn(conn: Any) -> T:

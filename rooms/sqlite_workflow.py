@@ -27,7 +27,7 @@ from rooms.workflow import Conflict
 from rooms.workflow_base import Change
 from rooms.workflow_store import WorkflowStore
 
-__all__ = ["SqliteWorkflowStore"]
+__all__ = ["SqliteTransactions", "SqliteTx", "SqliteWorkflowStore"]
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ T = TypeVar("T")
 class SqliteTx(Queued):
     """``rooms.sql.Tx`` on the store's connection (inside its lock and transaction)."""
 
-    def __init__(self, store: SqliteWorkflowStore, now: float) -> None:
+    def __init__(self, store: SqliteDatabase, now: float) -> None:
         super().__init__()
         self._store = store
         self.now = now
@@ -79,27 +79,20 @@ def _rollback(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
 
 
-class SqliteWorkflowStore(SqliteDatabase, WorkflowStore):
-    """``rooms.workflow_store.WorkflowStore`` on the SQLite file."""
+class SqliteTransactions(SqliteDatabase):
+    """A SQLite file whose callers run ``rooms.sql.Tx`` transactions, one at a time.
 
-    what = "workflow store"
-    thread_name = "sqlite-workflow"
+    A transaction spans several awaits, so an asyncio lock gives one at a
+    time the connection (the workflow and monitor stores)."""
 
-    def __init__(
-        self, path: str | Path, *, migrate: bool = True, node: str = "", clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
         SqliteDatabase.__init__(self, path, migrate=migrate)
-        WorkflowStore.__init__(self, node=node, clock=clock)
         self._lock = asyncio.Lock()
 
-    def _translate(self, exc: sqlite3.Error) -> Exception:
-        if isinstance(exc, sqlite3.IntegrityError):
-            return Conflict(f"the data does not allow this: {exc}")
-        return super()._translate(exc)
-
-    async def _transact(self, fn: Callable[[Tx], Awaitable[T]]) -> Change[T]:
+    async def _write_tx(self, now: float, fn: Callable[[Tx], Awaitable[T]]) -> tuple[T, list[Event]]:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; its queued audit rows and events go in before COMMIT."""
         async with self._lock:
-            tx = SqliteTx(self, self.clock())
+            tx = SqliteTx(self, now)
             await self._run(_begin("IMMEDIATE"))
             try:
                 value = await fn(tx)
@@ -108,6 +101,28 @@ class SqliteWorkflowStore(SqliteDatabase, WorkflowStore):
                 with contextlib.suppress(StoreUnavailable):
                     await self._run(_rollback)
                 raise
+        return value, events
+
+
+class SqliteWorkflowStore(SqliteTransactions, WorkflowStore):
+    """``rooms.workflow_store.WorkflowStore`` on the SQLite file."""
+
+    what = "workflow store"
+    thread_name = "sqlite-workflow"
+
+    def __init__(
+        self, path: str | Path, *, migrate: bool = True, node: str = "", clock: Callable[[], float] = time.time
+    ) -> None:
+        SqliteTransactions.__init__(self, path, migrate=migrate)
+        WorkflowStore.__init__(self, node=node, clock=clock)
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        if isinstance(exc, sqlite3.IntegrityError):
+            return Conflict(f"the data does not allow this: {exc}")
+        return super()._translate(exc)
+
+    async def _transact(self, fn: Callable[[Tx], Awaitable[T]]) -> Change[T]:
+        value, events = await self._write_tx(self.clock(), fn)
         return Change(value, events)
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
